@@ -1,0 +1,3 @@
+module github.com/mailferry/mailferry/events
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/mailferry/mailferry/libs
+
+go 1.26

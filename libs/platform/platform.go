@@ -1,0 +1,186 @@
+// Package platform is the connector contract: the interfaces every mail
+// platform (Microsoft 365, Google Workspace, Exchange, the in-memory sandbox)
+// implements so that discovery and transfer never know which one they talk to.
+//
+// The contract is shaped by the strictest real API (Microsoft Graph): paging
+// and delta share one opaque token, items are read as standard formats (MIME,
+// iCalendar, vCard) and written idempotently with a migration marker.
+package platform
+
+import (
+	"context"
+	"time"
+)
+
+// Kind names a platform.
+type Kind string
+
+// The platforms mailferry knows. Memory is the in-process sandbox used by the
+// demo and the tests.
+const (
+	M365     Kind = "m365"
+	Google   Kind = "google"
+	Exchange Kind = "exchange"
+	Memory   Kind = "memory"
+)
+
+// Kinds lists every valid platform kind, in the order error messages show them.
+var Kinds = []Kind{M365, Google, Exchange, Memory}
+
+// Valid reports whether k is a known platform kind.
+func (k Kind) Valid() bool {
+	for _, v := range Kinds {
+		if v == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Mailbox is one reachable mailbox.
+type Mailbox struct {
+	ID             string   `json:"id"`
+	PrimaryAddress string   `json:"primaryAddress"`
+	Aliases        []string `json:"aliases,omitempty"`
+	DisplayName    string   `json:"displayName,omitempty"`
+}
+
+// ItemKind says what a folder holds.
+type ItemKind string
+
+const (
+	Mail    ItemKind = "mail"
+	Event   ItemKind = "event"
+	Contact ItemKind = "contact"
+)
+
+// Role is a well-known folder role; user folders have RoleNone. Roles let a
+// folder map to its counterpart on another platform whatever its name.
+type Role string
+
+const (
+	RoleNone     Role = ""
+	RoleInbox    Role = "inbox"
+	RoleSent     Role = "sent"
+	RoleDrafts   Role = "drafts"
+	RoleDeleted  Role = "deleted"
+	RoleJunk     Role = "junk"
+	RoleArchive  Role = "archive"
+	RoleCalendar Role = "calendar"
+	RoleContacts Role = "contacts"
+)
+
+// Folder is a mail folder, calendar or contact folder.
+type Folder struct {
+	ID       string   `json:"id"`
+	ParentID string   `json:"parentId,omitempty"`
+	Name     string   `json:"name"`
+	Role     Role     `json:"role,omitempty"`
+	Kind     ItemKind `json:"kind"`
+}
+
+// ItemRef identifies an item without its content.
+type ItemRef struct {
+	ID       string   `json:"id"`
+	FolderID string   `json:"folderId"`
+	Kind     ItemKind `json:"kind"`
+	Size     int64    `json:"size"`
+	// ChangeKey changes whenever the item changes.
+	ChangeKey string `json:"changeKey,omitempty"`
+	// Deleted is set in delta pages for items removed since the token.
+	Deleted bool `json:"deleted,omitempty"`
+}
+
+// ItemPage is one page of an enumeration. Exactly one of NextToken and
+// DeltaToken is set: NextToken to fetch the next page, DeltaToken on the last
+// page to fetch later changes.
+type ItemPage struct {
+	Items      []ItemRef `json:"items"`
+	NextToken  string    `json:"nextToken,omitempty"`
+	DeltaToken string    `json:"deltaToken,omitempty"`
+}
+
+// Item is an item with its content in a standard format: message/rfc822 for
+// mail, text/calendar for events, text/vcard for contacts.
+type Item struct {
+	Ref         ItemRef   `json:"ref"`
+	ContentType string    `json:"contentType"`
+	Content     []byte    `json:"content"`
+	Received    time.Time `json:"received,omitempty"`
+	Read        bool      `json:"read,omitempty"`
+	Flagged     bool      `json:"flagged,omitempty"`
+	Categories  []string  `json:"categories,omitempty"`
+}
+
+// Content types of Item.Content.
+const (
+	ContentMIME     = "message/rfc822"
+	ContentCalendar = "text/calendar"
+	ContentVCard    = "text/vcard"
+)
+
+// Stats are the counts and sizes discovery reports for a mailbox.
+type Stats struct {
+	Folders   int   `json:"folders"`
+	Mail      int   `json:"mail"`
+	Events    int   `json:"events"`
+	Contacts  int   `json:"contacts"`
+	SizeBytes int64 `json:"sizeBytes"`
+	// LargestItem is the size of the biggest item, so discovery can flag
+	// items over the destination's limit before anything moves.
+	LargestItem int64 `json:"largestItem"`
+}
+
+// Limits are a platform's constraints that discovery checks before a run.
+type Limits struct {
+	MaxItemBytes int64 `json:"maxItemBytes"`
+}
+
+// Source reads a platform.
+type Source interface {
+	Kind() Kind
+	ListMailboxes(ctx context.Context) ([]Mailbox, error)
+	Folders(ctx context.Context, mailboxID string) ([]Folder, error)
+	// Items enumerates a folder. An empty token starts a full enumeration; a
+	// NextToken continues it; a DeltaToken returns what changed since it was
+	// issued (new, changed and deleted items), again paged.
+	Items(ctx context.Context, mailboxID, folderID, token string) (ItemPage, error)
+	ReadItem(ctx context.Context, mailboxID string, ref ItemRef) (Item, error)
+	Stats(ctx context.Context, mailboxID string) (Stats, error)
+}
+
+// Destination writes a platform. Every write is idempotent: EnsureFolder
+// returns an existing folder of the same parent and name (or role), and
+// WriteItem stores a migration marker with the item so that FindByMarker
+// finds it again and a re-run writes nothing twice.
+type Destination interface {
+	Kind() Kind
+	Limits() Limits
+	ListMailboxes(ctx context.Context) ([]Mailbox, error)
+	Folders(ctx context.Context, mailboxID string) ([]Folder, error)
+	EnsureFolder(ctx context.Context, mailboxID string, f Folder) (Folder, error)
+	FindByMarker(ctx context.Context, mailboxID, marker string) (id string, found bool, err error)
+	WriteItem(ctx context.Context, mailboxID, folderID string, item Item, marker string) (id string, err error)
+}
+
+// Connector is a platform usable on both sides of a migration.
+type Connector interface {
+	Source
+	Destination
+}
+
+// Provisioner creates missing destination mailboxes flagged for automatic
+// creation in the mapping. Connectors that cannot create mailboxes do not
+// implement it.
+type Provisioner interface {
+	CreateMailbox(ctx context.Context, m Mailbox) (Mailbox, error)
+}
+
+// Credentials are what a connector needs to reach a tenant. Fields are not
+// secret (tenant id, endpoint, account name); Secrets are, and live only in
+// the vault and in memory while a connector is open.
+type Credentials struct {
+	Platform Kind              `json:"platform"`
+	Fields   map[string]string `json:"fields"`
+	Secrets  map[string]string `json:"-"`
+}

@@ -1,0 +1,3 @@
+module github.com/mailferry/mailferry/services/mailferry
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/mailferry/mailferry/services/project
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/mailferry/mailferry/services/telemetry
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/mailferry/mailferry/services/transfer
+
+go 1.26
