@@ -1,0 +1,223 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	wmjs "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/jetstream"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Handler handles one event. Returning an error retries it with backoff;
+// after the retries it goes to the poison queue. Delivery is at least once,
+// so handlers must be idempotent; the bus also skips events already handled
+// by the same consumer (by event id).
+type Handler func(ctx context.Context, env Envelope) error
+
+// permanent marks an error no retry can fix.
+type permanent struct{ err error }
+
+func (p permanent) Error() string { return p.err.Error() }
+func (p permanent) Unwrap() error { return p.err }
+
+// Permanent wraps err so the event goes straight to the poison queue.
+func Permanent(err error) error { return permanent{err} }
+
+// Consumer describes one durable consumer.
+type Consumer struct {
+	// Name is the durable name, unique per service and purpose, e.g.
+	// "billing-runs". Processes sharing a name share the work.
+	Name    string
+	Stream  string
+	Subject []string
+	// MaxDeliver bounds redeliveries after crashes or ack timeouts
+	// (default unlimited: a crash loop must not lose an event).
+	MaxDeliver int
+	// Retries before the poison queue (default 5).
+	Retries int
+	// DeliverNew starts a new consumer at new events instead of the
+	// stream's beginning.
+	DeliverNew bool
+}
+
+// PoisonSubject is where a consumer's failed events go.
+func PoisonSubject(consumer string) string { return "poison." + consumer }
+
+// Handle registers h on a durable consumer. Call Run to start.
+func (b *Bus) Handle(c Consumer, h Handler) error {
+	if c.Name == "" || c.Stream == "" || len(c.Subject) == 0 || h == nil {
+		return errors.New("bus: Handle needs a name, stream, subjects and handler")
+	}
+	if strings.ContainsAny(c.Name, ".*> ") {
+		return fmt.Errorf("bus: consumer name %q may not contain '.', '*', '>' or spaces", c.Name)
+	}
+	if c.Retries == 0 {
+		c.Retries = 5
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.router == nil {
+		r, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, b.wlog)
+		if err != nil {
+			return err
+		}
+		r.AddMiddleware(middleware.Recoverer)
+		b.router = r
+	}
+	nc, err := b.connect("-" + c.Name)
+	if err != nil {
+		return err
+	}
+	cons := c
+	sub, err := wmjs.NewSubscriber(wmjs.SubscriberConfig{
+		Conn:           nc,
+		Logger:         b.wlog,
+		AckWaitTimeout: b.cfg.AckWait,
+		AckAsync:       false,
+		Unmarshaler:    unmarshaler{},
+		ResourceInitializer: func(ctx context.Context, js jetstream.JetStream, _ string) (jetstream.Consumer, func(context.Context, watermill.LoggerAdapter), error) {
+			cfg := jetstream.ConsumerConfig{
+				Durable:        cons.Name,
+				AckPolicy:      jetstream.AckExplicitPolicy,
+				AckWait:        b.cfg.AckWait,
+				MaxDeliver:     cons.MaxDeliver,
+				FilterSubjects: cons.Subject,
+				MaxAckPending:  1,
+			}
+			if cons.DeliverNew {
+				cfg.DeliverPolicy = jetstream.DeliverNewPolicy
+			}
+			var jc jetstream.Consumer
+			err := retryStartup(ctx, func(ctx context.Context) error {
+				var err error
+				jc, err = js.CreateOrUpdateConsumer(ctx, cons.Stream, cfg)
+				return err
+			})
+			return jc, nil, err
+		},
+	})
+	if err != nil {
+		nc.Close()
+		return err
+	}
+	poison, err := wmjs.NewPublisher(wmjs.PublisherConfig{
+		Conn:            b.nc,
+		Logger:          b.wlog,
+		ConfigureStream: func(topic string) jetstream.StreamConfig { return jetstream.StreamConfig{Name: topic} },
+	})
+	if err != nil {
+		return err
+	}
+	pq, err := middleware.PoisonQueueWithFilter(poison, PoisonSubject(c.Name), func(error) bool { return true })
+	if err != nil {
+		return err
+	}
+	dedup, err := b.KV(context.Background(), "handled", 7*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	handler := b.router.AddConsumerHandler(c.Name, c.Name, sub, func(msg *message.Message) error {
+		return b.dispatch(msg, c.Name, h, dedup)
+	})
+	retry := middleware.Retry{
+		MaxRetries:      c.Retries,
+		InitialInterval: 50 * time.Millisecond,
+		MaxInterval:     2 * time.Second,
+		Multiplier:      2,
+		ShouldRetry: func(p middleware.RetryParams) bool {
+			var perm permanent
+			return !errors.As(p.Err, &perm)
+		},
+		Logger: b.wlog,
+	}
+	// Outermost first: the poison queue sees an error only once every retry
+	// has failed.
+	handler.AddMiddleware(pq, retry.Middleware)
+	return nil
+}
+
+// dispatch decodes, traces and deduplicates one event, then calls h.
+func (b *Bus) dispatch(msg *message.Message, consumer string, h Handler, dedup jetstream.KeyValue) error {
+	env := envelopeFromMessage(msg)
+	ctx := otel.GetTextMapPropagator().Extract(msg.Context(), metadataCarrier(msg.Metadata))
+	ctx, span := otel.Tracer("mailferry/bus").Start(ctx, "handle "+env.Type,
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.destination.name", env.Subject),
+			attribute.String("messaging.consumer.group.name", consumer),
+			attribute.String("messaging.message.id", env.ID),
+			attribute.String("mailferry.correlation_id", env.CorrelationID),
+		))
+	defer span.End()
+	key := consumer + "." + dedupKey(env.ID)
+	if _, err := dedup.Get(ctx, key); err == nil {
+		b.log.Debug("event already handled", "consumer", consumer, "event_id", env.ID, "type", env.Type)
+		return nil
+	}
+	if err := env.decode(); err != nil {
+		span.RecordError(err)
+		b.log.Error("event cannot be decoded; sent to the poison queue", "consumer", consumer, "event_id", env.ID, "type", env.Type, "error", err)
+		return Permanent(err)
+	}
+	ctx = ContextWithEnvelope(ctx, env)
+	if err := h(ctx, env); err != nil {
+		span.RecordError(err)
+		b.log.Warn("handler failed", "consumer", consumer, "event_id", env.ID, "type", env.Type,
+			"correlation_id", env.CorrelationID, "error", err)
+		return err
+	}
+	if _, err := dedup.Put(ctx, key, nil); err != nil {
+		// The event was handled; failing to record it only means a
+		// redelivery would run the (idempotent) handler again.
+		b.log.Warn("cannot record handled event", "consumer", consumer, "event_id", env.ID, "error", err)
+	}
+	return nil
+}
+
+// dedupKey makes an event id safe as a KV key.
+func dedupKey(id string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, id)
+}
+
+// Run runs every registered handler until ctx ends or the bus closes.
+func (b *Bus) Run(ctx context.Context) error {
+	b.mu.Lock()
+	r := b.router
+	b.mu.Unlock()
+	if r == nil {
+		<-ctx.Done()
+		return nil
+	}
+	err := r.Run(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// Running is closed once the handlers are subscribed.
+func (b *Bus) Running() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.router == nil {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	return b.router.Running()
+}
