@@ -63,6 +63,10 @@ func (b *Bus) Handle(c Consumer, h Handler) error {
 	if c.Retries == 0 {
 		c.Retries = 5
 	}
+	dedup, err := b.KV(context.Background(), "handled", 7*24*time.Hour)
+	if err != nil {
+		return err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.router == nil {
@@ -118,10 +122,6 @@ func (b *Bus) Handle(c Consumer, h Handler) error {
 		return err
 	}
 	pq, err := middleware.PoisonQueueWithFilter(poison, PoisonSubject(c.Name), func(error) bool { return true })
-	if err != nil {
-		return err
-	}
-	dedup, err := b.KV(context.Background(), "handled", 7*24*time.Hour)
 	if err != nil {
 		return err
 	}
