@@ -137,7 +137,11 @@ func redact(u string) string {
 }
 
 // URL is the client URL of the bus (the embedded server's when embedded).
+// It may carry credentials: log RedactedURL instead.
 func (b *Bus) URL() string { return b.url }
+
+// RedactedURL is URL with any password hidden, for logs.
+func (b *Bus) RedactedURL() string { return redact(b.url) }
 
 // Conn is the underlying NATS connection.
 func (b *Bus) Conn() *nats.Conn { return b.nc }
