@@ -5,20 +5,26 @@ package billing
 
 import "github.com/mailferry/mailferry/events"
 
-// CreditsPurchased adds credits to an account.
+// CreditsPurchased adds credits to an account. RequestID is the purchase
+// request it answers, so a request redelivered long after the bus's dedup
+// window still adds its credits once.
 type CreditsPurchased struct {
 	AccountID string `json:"accountId"`
 	Amount    int    `json:"amount"`
 	Reference string `json:"reference,omitempty"`
+	RequestID string `json:"requestId,omitempty"`
 }
 
 // CreditsHeld reserves one credit per mailbox of a full run that was not yet
-// charged in its project.
+// charged in its project. Waiting lists the run's mailboxes another active
+// run of the project holds already: if that run releases one unused, the
+// hold passes to this run instead of going back to the balance.
 type CreditsHeld struct {
 	AccountID string   `json:"accountId"`
 	ProjectID string   `json:"projectId"`
 	RunID     string   `json:"runId"`
 	Mailboxes []string `json:"mailboxes"`
+	Waiting   []string `json:"waiting,omitempty"`
 }
 
 // HoldRejected refuses a full run the balance cannot cover.
@@ -38,7 +44,9 @@ type CreditConsumed struct {
 	MailboxID string `json:"mailboxId"`
 }
 
-// HoldReleased gives back the holds a run did not consume.
+// HoldReleased gives back the holds a run did not consume. It closes the
+// run's hold, so it is appended once per held run when it finishes, even
+// with no mailboxes left to release.
 type HoldReleased struct {
 	AccountID string   `json:"accountId"`
 	ProjectID string   `json:"projectId"`

@@ -47,6 +47,10 @@ type Consumer struct {
 	// DeliverNew starts a new consumer at new events instead of the
 	// stream's beginning.
 	DeliverNew bool
+	// AckWait overrides the bus's AckWait for this consumer, for handlers
+	// that legitimately run long (a discovery of thousands of mailboxes):
+	// the event is redelivered only once this much time has passed.
+	AckWait time.Duration
 }
 
 // PoisonSubject is where a consumer's failed events go.
@@ -62,6 +66,9 @@ func (b *Bus) Handle(c Consumer, h Handler) error {
 	}
 	if c.Retries == 0 {
 		c.Retries = 5
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = b.cfg.AckWait
 	}
 	dedup, err := b.KV(context.Background(), "handled", 7*24*time.Hour)
 	if err != nil {
@@ -85,14 +92,14 @@ func (b *Bus) Handle(c Consumer, h Handler) error {
 	sub, err := wmjs.NewSubscriber(wmjs.SubscriberConfig{
 		Conn:           nc,
 		Logger:         b.wlog,
-		AckWaitTimeout: b.cfg.AckWait,
+		AckWaitTimeout: cons.AckWait,
 		AckAsync:       false,
 		Unmarshaler:    unmarshaler{},
 		ResourceInitializer: func(ctx context.Context, js jetstream.JetStream, _ string) (jetstream.Consumer, func(context.Context, watermill.LoggerAdapter), error) {
 			cfg := jetstream.ConsumerConfig{
 				Durable:        cons.Name,
 				AckPolicy:      jetstream.AckExplicitPolicy,
-				AckWait:        b.cfg.AckWait,
+				AckWait:        cons.AckWait,
 				MaxDeliver:     cons.MaxDeliver,
 				FilterSubjects: cons.Subject,
 				MaxAckPending:  1,

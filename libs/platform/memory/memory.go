@@ -72,6 +72,20 @@ func (s *Store) AddTenant(name, domain string) *Tenant {
 	return t
 }
 
+// AddTenantWithToken is AddTenant with a chosen bearer token, so a sandbox
+// that is rebuilt on every start (the demo of `mailferry up`) keeps
+// accepting the credentials stored for it. An existing tenant's token is
+// replaced.
+func (s *Store) AddTenantWithToken(name, domain, token string) *Tenant {
+	t := s.AddTenant(name, domain)
+	if token != "" {
+		s.mu.Lock()
+		t.token = token
+		s.mu.Unlock()
+	}
+	return t
+}
+
 // Tenant returns the tenant called name.
 func (s *Store) Tenant(name string) (*Tenant, bool) {
 	s.mu.RLock()

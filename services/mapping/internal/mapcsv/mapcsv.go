@@ -357,6 +357,11 @@ func normAddr(s string) string {
 	return strings.ToLower(strings.TrimSpace(s))
 }
 
+// ValidAddress reports whether s can be the address of a mailbox to create;
+// the mapping service applies the same rule to edits made one by one, so a
+// row valid in a file is valid as an edit and the other way round.
+func ValidAddress(s string) bool { return validAddress(s) }
+
 // validAddress accepts a bare addr-spec with a dotted domain: a mailbox to be
 // created on a real tenant needs a routable domain, and a display name
 // ("Alice <a@x.com>") would be a copy-paste mistake here.

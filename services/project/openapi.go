@@ -1,0 +1,147 @@
+package project
+
+import (
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strings"
+)
+
+// route is one authenticated API operation. The same table registers the
+// handlers and generates the OpenAPI document, so the two cannot disagree.
+type route struct {
+	method, path, summary string
+	handler               http.HandlerFunc
+	body                  string // request schema name, "" for none
+	operator              bool
+	query                 []string
+}
+
+func (s *Service) routes() []route {
+	paging := []string{"offset", "limit"}
+	return []route{
+		{http.MethodPost, "/api/accounts", "Create an account and its first API key (operator)", s.createAccount, "AccountRequest", true, nil},
+		{http.MethodGet, "/api/account", "Who am I: the caller's account", s.whoami, "", false, nil},
+		{http.MethodPost, "/api/accounts/{accountID}/keys", "Issue another API key for an account", s.issueKey, "KeyRequest", false, nil},
+		{http.MethodPost, "/api/accounts/{accountID}/credits", "Add credits to an account (operator)", s.purchaseCredits, "CreditsRequest", true, nil},
+		{http.MethodGet, "/api/credits", "Credit balance: purchased, consumed, held, available", s.balance, "", false, []string{"account"}},
+		{http.MethodGet, "/api/credits/ledger", "Credit ledger entries", s.ledger, "", false, []string{"account"}},
+		{http.MethodPost, "/api/projects", "Create a project", s.createProject, "ProjectRequest", false, []string{"account"}},
+		{http.MethodGet, "/api/projects", "List the account's projects", s.listProjects, "", false, []string{"account"}},
+		{http.MethodGet, "/api/projects/{projectID}", "Get a project", s.getProject, "", false, nil},
+		{http.MethodPut, "/api/projects/{projectID}/credentials/{side}", "Set a side's credentials (secrets are write-only)", s.setCredentials, "CredentialsRequest", false, nil},
+		{http.MethodGet, "/api/projects/{projectID}/credentials/{side}", "Get a side's credentials without secrets", s.getCredentials, "", false, nil},
+		{http.MethodGet, "/api/projects/{projectID}/discovery", "Discovery results: mailboxes, counts, sizes, blockers", s.discoveryResults, "", false, append([]string{"runId", "side", "sort", "filter"}, paging...)},
+		{http.MethodGet, "/api/projects/{projectID}/mapping", "The mapping: suggested pairs and exceptions", s.getMapping, "", false, append([]string{"exceptionsOnly"}, paging...)},
+		{http.MethodPatch, "/api/projects/{projectID}/mapping", "Edit the mapping: override, exclude, flag for creation", s.editMapping, "MappingEdits", false, nil},
+		{http.MethodGet, "/api/projects/{projectID}/mapping.csv", "Export the mapping as CSV", s.exportMapping, "", false, nil},
+		{http.MethodPut, "/api/projects/{projectID}/mapping.csv", "Import a whole mapping from CSV (all rows or none)", s.importMapping, "CSV", false, nil},
+		{http.MethodPost, "/api/projects/{projectID}/runs", "Start a run: discovery, prestage, full or delta", s.createRun, "RunRequest", false, nil},
+		{http.MethodGet, "/api/projects/{projectID}/runs", "List a project's runs", s.listRuns, "", false, nil},
+		{http.MethodGet, "/api/runs/{runID}", "Get a run's state", s.getRun, "", false, nil},
+		{http.MethodPost, "/api/runs/{runID}/cancel", "Cancel a run; unused credit holds are released", s.cancelRun, "", false, nil},
+		{http.MethodGet, "/api/runs/{runID}/progress", "Per-mailbox progress of a run", s.runProgress, "", false, append([]string{"state"}, paging...)},
+	}
+}
+
+var schemas = map[string]any{
+	"AccountRequest": obj(map[string]any{"name": str()}, "name"),
+	"KeyRequest":     obj(map[string]any{"label": str()}),
+	"CreditsRequest": obj(map[string]any{"amount": map[string]any{"type": "integer", "minimum": 1}, "reference": str()}, "amount"),
+	"ProjectRequest": obj(map[string]any{
+		"name":        str(),
+		"source":      map[string]any{"type": "string", "enum": []string{"m365", "google", "exchange", "memory"}},
+		"destination": map[string]any{"type": "string", "enum": []string{"m365", "google", "exchange", "memory"}},
+	}, "name", "source", "destination"),
+	"CredentialsRequest": obj(map[string]any{
+		"fields":  map[string]any{"type": "object", "additionalProperties": str(), "description": "memory: endpoint, tenant; m365: tenantId, clientId; google: adminEmail; exchange: ewsUrl, username"},
+		"secrets": map[string]any{"type": "object", "additionalProperties": str(), "description": "write-only. memory: token; m365: clientSecret or certificate; google: serviceAccountKey; exchange: password"},
+	}, "fields", "secrets"),
+	"MappingEdits": obj(map[string]any{"edits": map[string]any{"type": "array", "items": obj(map[string]any{
+		"source": str(), "destination": str(), "action": map[string]any{"type": "string", "enum": []string{"migrate", "exclude", "create"}},
+	}, "source", "action")}}, "edits"),
+	"RunRequest": obj(map[string]any{
+		"mode":      map[string]any{"type": "string", "enum": []string{"discovery", "prestage", "full", "delta"}},
+		"calendar":  map[string]any{"type": "boolean", "default": true},
+		"contacts":  map[string]any{"type": "boolean", "default": true},
+		"mailboxes": map[string]any{"type": "array", "items": str(), "description": "source addresses; all mapped mailboxes when empty"},
+	}, "mode"),
+	"Error": obj(map[string]any{"error": obj(map[string]any{
+		"code": str(), "cause": str(), "action": str(), "field": str(),
+	}, "code", "cause")}, "error"),
+}
+
+func str() map[string]any { return map[string]any{"type": "string"} }
+
+func obj(props map[string]any, required ...string) map[string]any {
+	o := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+	if len(required) > 0 {
+		o["required"] = required
+	}
+	return o
+}
+
+var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
+
+// OpenAPI returns the OpenAPI 3 document of the API.
+func (s *Service) OpenAPI() map[string]any {
+	paths := map[string]any{
+		"/healthz": map[string]any{"get": map[string]any{"summary": "Liveness", "security": []any{}, "responses": map[string]any{"200": map[string]any{"description": "ok"}}}},
+	}
+	for _, rt := range s.routes() {
+		op := map[string]any{
+			"summary":     rt.summary,
+			"operationId": strings.ToLower(rt.method) + strings.NewReplacer("/api/", "", "/", "_", "{", "", "}", "", ".", "_").Replace(rt.path),
+			"responses": map[string]any{
+				"2XX":     map[string]any{"description": "success", "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}},
+				"default": map[string]any{"description": "a coded error", "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}},
+			},
+		}
+		if rt.operator {
+			op["description"] = "Requires the operator key."
+		}
+		var params []any
+		for _, m := range pathParam.FindAllStringSubmatch(rt.path, -1) {
+			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": str()})
+		}
+		for _, q := range rt.query {
+			params = append(params, map[string]any{"name": q, "in": "query", "schema": str()})
+		}
+		if params != nil {
+			op["parameters"] = params
+		}
+		switch rt.body {
+		case "":
+		case "CSV":
+			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"text/csv": map[string]any{"schema": str()}}}
+		default:
+			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/" + rt.body}}}}
+		}
+		item, _ := paths[rt.path].(map[string]any)
+		if item == nil {
+			item = map[string]any{}
+			paths[rt.path] = item
+		}
+		item[strings.ToLower(rt.method)] = op
+	}
+	return map[string]any{
+		"openapi": "3.0.3",
+		"info": map[string]any{
+			"title":       "mailferry API",
+			"version":     "1.0.0",
+			"description": "Migrate mailboxes between Microsoft 365, Google Workspace and Exchange. Every error has a stable code, a cause in plain words and what to do.",
+		},
+		"servers":  []any{map[string]any{"url": "/"}},
+		"security": []any{map[string]any{"apiKey": []any{}}},
+		"paths":    paths,
+		"components": map[string]any{
+			"securitySchemes": map[string]any{"apiKey": map[string]any{"type": "http", "scheme": "bearer", "description": "an account API key (mf_...) or the operator key"}},
+			"schemas":         schemas,
+		},
+	}
+}
+
+func (s *Service) serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(s.OpenAPI())
+}

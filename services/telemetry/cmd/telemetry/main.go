@@ -1,0 +1,26 @@
+// Command telemetry runs the telemetry service on its own.
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/mailferry/mailferry/libs/svc"
+	"github.com/mailferry/mailferry/services/telemetry"
+)
+
+func main() {
+	svc.Main("telemetry", func(ctx context.Context, d *svc.Deps) error {
+		var cfg telemetry.Config
+		if err := env.Parse(&cfg); err != nil {
+			return fmt.Errorf("configuration: %w", err)
+		}
+		s, err := telemetry.New(d, cfg)
+		if err != nil {
+			return err
+		}
+		return s.Run(ctx)
+	})
+}

@@ -1,0 +1,597 @@
+// Package engine copies one mailbox from a platform.Source to a
+// platform.Destination. It is pure over the connector contract, a checkpoint
+// store and a progress callback, so every path (resume, throttling, oversized
+// items, delta) is tested against the memory platform without a bus.
+//
+// Exactly-once comes from the migration marker, not from the checkpoint: each
+// item is written with a marker derived from the source mailbox and item id,
+// and looked up by that marker first. The checkpoint only saves work: a
+// resumed mailbox continues at the page it was on, and whatever it repeats is
+// found by marker and counted as already present.
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mailferry/mailferry/events"
+	"github.com/mailferry/mailferry/events/transfer"
+	"github.com/mailferry/mailferry/libs/errs"
+	"github.com/mailferry/mailferry/libs/platform"
+)
+
+// ErrCancelled is returned when Options.Cancelled reported the run cancelled
+// between two items.
+var ErrCancelled = errors.New("engine: the run was cancelled")
+
+// Item outcomes in the checkpoint's list of items that did not move.
+const (
+	OutcomeSkipped = "skipped"
+	OutcomeFailed  = "failed"
+)
+
+// Options say what to copy and how hard to retry.
+type Options struct {
+	RunID string
+	// Mode is events.ModePrestage, ModeFull or ModeDelta.
+	Mode string
+	// Mail always moves (only calendars and contacts can be switched off).
+	Calendar bool
+	Contacts bool
+	// SourceMailbox and DestinationMailbox are the platform mailbox ids.
+	SourceMailbox      string
+	DestinationMailbox string
+	// MaxListed bounds the items listed in the checkpoint (default 1000);
+	// the counts stay exact beyond it.
+	MaxListed int
+	// Retries of a failing call before the mailbox fails (default 4), with
+	// exponential backoff from Backoff (default 500ms).
+	Retries int
+	Backoff time.Duration
+	// MaxThrottles bounds consecutive throttled answers to one call
+	// (default 1000): waiting is normal, an endless storm is not.
+	MaxThrottles int
+	// SaveEvery is the longest time between checkpoint saves inside a
+	// page (default 1s).
+	SaveEvery time.Duration
+	// Cancelled is asked between items; nil means never.
+	Cancelled func() bool
+}
+
+func (o *Options) defaults() {
+	if o.MaxListed <= 0 {
+		o.MaxListed = 1000
+	}
+	if o.Retries <= 0 {
+		o.Retries = 4
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = 500 * time.Millisecond
+	}
+	if o.MaxThrottles <= 0 {
+		o.MaxThrottles = 1000
+	}
+	if o.SaveEvery <= 0 {
+		o.SaveEvery = time.Second
+	}
+}
+
+// Checkpoint is a mailbox's saved state, stored per project and mailbox. The
+// per-run part (page tokens, done flags, counts, listed items) is reset when
+// another run starts; delta tokens survive from the last full or delta run.
+type Checkpoint struct {
+	RunID         string `json:"runId"`
+	Mode          string `json:"mode"`
+	SourceID      string `json:"sourceId"`
+	DestinationID string `json:"destinationId"`
+	// Folders by source folder id.
+	Folders map[string]*FolderState `json:"folders"`
+	Counts  transfer.Counts         `json:"counts"`
+	// Items lists items that did not move, with the reason (at most
+	// Options.MaxListed; Counts.Skipped and Failed are exact).
+	Items []ListedItem `json:"items,omitempty"`
+	// Done is set once the run finished this mailbox.
+	Done      bool      `json:"done,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// FolderState is one source folder in the checkpoint.
+type FolderState struct {
+	Name          string `json:"name"`
+	DestinationID string `json:"destinationId"`
+	// PageToken is the token of the page in progress ("" for the first
+	// page of a full enumeration) and LastItemID the last item of it that
+	// was handled.
+	PageToken  string `json:"pageToken,omitempty"`
+	LastItemID string `json:"lastItemId,omitempty"`
+	Started    bool   `json:"started,omitempty"`
+	Done       bool   `json:"done,omitempty"`
+	// DeltaToken is where the last successful full or delta run ended;
+	// NextDeltaToken is this run's, promoted when the mailbox completes.
+	DeltaToken     string `json:"deltaToken,omitempty"`
+	NextDeltaToken string `json:"nextDeltaToken,omitempty"`
+}
+
+// ListedItem is an item that was skipped or failed, and why.
+type ListedItem struct {
+	FolderID string `json:"folderId"`
+	Folder   string `json:"folder"`
+	ItemID   string `json:"itemId"`
+	Size     int64  `json:"size,omitempty"`
+	Outcome  string `json:"outcome"`
+	Code     string `json:"code"`
+	Reason   string `json:"reason"`
+}
+
+// Store loads and saves one mailbox's checkpoint.
+type Store interface {
+	// Load returns nil and no error when there is no checkpoint.
+	Load(ctx context.Context) (*Checkpoint, error)
+	Save(ctx context.Context, cp *Checkpoint) error
+}
+
+// Progress is what the engine reports as it goes.
+type Progress struct {
+	Folder     string
+	Items      int
+	Bytes      int64
+	Failed     int
+	TotalItems int
+	// Throttled is the platform's wait while it throttles, else zero.
+	Throttled time.Duration
+}
+
+// Marker is the migration marker of a source item: "mf1-" and the first 32
+// hex digits of SHA-256(sourceMailboxID NUL itemID). It is the same in every
+// run, which is what makes re-runs and resumes write nothing twice.
+func Marker(sourceMailboxID, itemID string) string {
+	sum := sha256.Sum256([]byte(sourceMailboxID + "\x00" + itemID))
+	return "mf1-" + hex.EncodeToString(sum[:])[:32]
+}
+
+type run struct {
+	src      platform.Source
+	dst      platform.Destination
+	store    Store
+	opts     Options
+	report   func(Progress)
+	cp       *Checkpoint
+	limit    int64
+	total    int
+	folder   string
+	lastSave time.Time
+}
+
+// Run copies one mailbox and returns its final checkpoint. A returned error
+// is ErrCancelled, the context's error, or the (coded, where the platform
+// gave one) error the mailbox failed on; the checkpoint is saved in every
+// case so that a later attempt resumes.
+func Run(ctx context.Context, src platform.Source, dst platform.Destination, store Store, opts Options, report func(Progress)) (*Checkpoint, error) {
+	if src == nil || dst == nil || store == nil {
+		return nil, errors.New("engine: source, destination and store are required")
+	}
+	switch opts.Mode {
+	case events.ModePrestage, events.ModeFull, events.ModeDelta:
+	default:
+		return nil, errs.Field("mode", fmt.Sprintf("%q is not a transfer mode (prestage, full or delta)", opts.Mode))
+	}
+	opts.defaults()
+	if report == nil {
+		report = func(Progress) {}
+	}
+	r := &run{src: src, dst: dst, store: store, opts: opts, report: report}
+	cp, err := store.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("engine: load checkpoint: %w", err)
+	}
+	if cp == nil {
+		cp = &Checkpoint{}
+	}
+	if cp.Folders == nil {
+		cp.Folders = map[string]*FolderState{}
+	}
+	if cp.RunID == opts.RunID && cp.Done {
+		// This run already finished the mailbox (a redelivered job).
+		return cp, nil
+	}
+	if cp.RunID != opts.RunID {
+		for _, fs := range cp.Folders {
+			fs.PageToken, fs.LastItemID, fs.NextDeltaToken = "", "", ""
+			fs.Started, fs.Done = false, false
+		}
+		cp.Counts = transfer.Counts{}
+		cp.Items = nil
+		cp.RunID = opts.RunID
+	}
+	cp.Mode, cp.SourceID, cp.DestinationID = opts.Mode, opts.SourceMailbox, opts.DestinationMailbox
+	r.cp = cp
+	err = r.mailbox(ctx)
+	if serr := r.save(context.WithoutCancel(ctx)); serr != nil && err == nil {
+		err = serr
+	}
+	return cp, err
+}
+
+func (r *run) mailbox(ctx context.Context) error {
+	r.limit = r.dst.Limits().MaxItemBytes
+	var stats platform.Stats
+	if err := r.call(ctx, func(ctx context.Context) (err error) {
+		stats, err = r.src.Stats(ctx, r.opts.SourceMailbox)
+		return err
+	}); err != nil {
+		return err
+	}
+	r.total = stats.Mail
+	if r.opts.Calendar {
+		r.total += stats.Events
+	}
+	if r.opts.Contacts {
+		r.total += stats.Contacts
+	}
+	r.progress(0)
+
+	folders, err := r.mapFolders(ctx)
+	if err != nil {
+		return err
+	}
+	if err := r.save(ctx); err != nil {
+		return err
+	}
+	if r.opts.Mode == events.ModePrestage {
+		r.cp.Done = true
+		return nil
+	}
+	for _, f := range folders {
+		if err := r.copyFolder(ctx, f); err != nil {
+			return err
+		}
+	}
+	for _, f := range folders {
+		fs := r.cp.Folders[f.ID]
+		fs.DeltaToken, fs.NextDeltaToken = fs.NextDeltaToken, ""
+		fs.PageToken, fs.LastItemID, fs.Started, fs.Done = "", "", false, false
+	}
+	r.cp.Done = true
+	return nil
+}
+
+// included says whether a folder of kind k moves in this run.
+func (r *run) included(k platform.ItemKind) bool {
+	switch k {
+	case platform.Event:
+		return r.opts.Calendar
+	case platform.Contact:
+		return r.opts.Contacts
+	}
+	return true
+}
+
+// mapFolders ensures every included source folder at the destination and
+// returns them parents first. Well-known folders map by role whatever their
+// name; user folders map by name under their mapped parent.
+func (r *run) mapFolders(ctx context.Context) ([]platform.Folder, error) {
+	var src []platform.Folder
+	if err := r.call(ctx, func(ctx context.Context) (err error) {
+		src, err = r.src.Folders(ctx, r.opts.SourceMailbox)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	for _, f := range src {
+		known[f.ID] = true
+	}
+	mapped := map[string]string{}
+	var out []platform.Folder
+	for _, f := range parentsFirst(src) {
+		if !r.included(f.Kind) {
+			continue
+		}
+		want := platform.Folder{Name: f.Name, Kind: f.Kind, Role: f.Role}
+		if f.Role == platform.RoleNone && f.ParentID != "" && known[f.ParentID] {
+			parent, ok := mapped[f.ParentID]
+			if !ok {
+				// Its parent does not move (a calendar switched off),
+				// so neither does it.
+				continue
+			}
+			want.ParentID = parent
+		}
+		r.folder = f.Name
+		var d platform.Folder
+		if err := r.call(ctx, func(ctx context.Context) (err error) {
+			d, err = r.dst.EnsureFolder(ctx, r.opts.DestinationMailbox, want)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		mapped[f.ID] = d.ID
+		fs := r.cp.Folders[f.ID]
+		if fs == nil {
+			fs = &FolderState{}
+			r.cp.Folders[f.ID] = fs
+		}
+		fs.Name, fs.DestinationID = f.Name, d.ID
+		out = append(out, f)
+	}
+	r.cp.Counts.Folders = len(out)
+	return out, nil
+}
+
+// parentsFirst orders folders so that every parent comes before its
+// children, keeping the platform's order otherwise.
+func parentsFirst(fs []platform.Folder) []platform.Folder {
+	known := map[string]bool{}
+	children := map[string][]platform.Folder{}
+	for _, f := range fs {
+		known[f.ID] = true
+	}
+	var roots []platform.Folder
+	for _, f := range fs {
+		if f.ParentID == "" || !known[f.ParentID] || f.ParentID == f.ID {
+			roots = append(roots, f)
+		} else {
+			children[f.ParentID] = append(children[f.ParentID], f)
+		}
+	}
+	out := make([]platform.Folder, 0, len(fs))
+	seen := map[string]bool{}
+	var walk func(platform.Folder)
+	walk = func(f platform.Folder) {
+		if seen[f.ID] {
+			return
+		}
+		seen[f.ID] = true
+		out = append(out, f)
+		for _, c := range children[f.ID] {
+			walk(c)
+		}
+	}
+	for _, f := range roots {
+		walk(f)
+	}
+	return out // folders in a parent cycle are unreachable and left out
+}
+
+func (r *run) copyFolder(ctx context.Context, f platform.Folder) error {
+	fs := r.cp.Folders[f.ID]
+	if fs.Done {
+		return nil
+	}
+	r.folder = f.Name
+	if !fs.Started {
+		fs.Started = true
+		fs.PageToken, fs.LastItemID = "", ""
+		if r.opts.Mode == events.ModeDelta {
+			// A folder without a delta token (new, or never completed)
+			// is enumerated fully; markers keep that exactly-once.
+			fs.PageToken = fs.DeltaToken
+		}
+	}
+	for {
+		var page platform.ItemPage
+		err := r.call(ctx, func(ctx context.Context) (err error) {
+			page, err = r.src.Items(ctx, r.opts.SourceMailbox, f.ID, fs.PageToken)
+			return err
+		})
+		if err != nil && fs.PageToken != "" && fs.PageToken == fs.DeltaToken && errs.Is(err, errs.Invalid) {
+			// The platform no longer accepts the delta token (expired
+			// sync state): enumerate the folder fully instead.
+			fs.PageToken, fs.LastItemID = "", ""
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		skipping := fs.LastItemID != "" && contains(page.Items, fs.LastItemID)
+		for _, ref := range page.Items {
+			if skipping {
+				skipping = ref.ID != fs.LastItemID
+				continue
+			}
+			if r.opts.Cancelled != nil && r.opts.Cancelled() {
+				return ErrCancelled
+			}
+			if !ref.Deleted {
+				if err := r.copyItem(ctx, f, fs, ref); err != nil {
+					return err
+				}
+			}
+			fs.LastItemID = ref.ID
+			r.progress(0)
+			if time.Since(r.lastSave) >= r.opts.SaveEvery {
+				if err := r.save(ctx); err != nil {
+					return err
+				}
+			}
+		}
+		if page.NextToken != "" {
+			fs.PageToken, fs.LastItemID = page.NextToken, ""
+			if err := r.save(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		fs.NextDeltaToken = page.DeltaToken
+		fs.PageToken, fs.LastItemID, fs.Done = "", "", true
+		return r.save(ctx)
+	}
+}
+
+func contains(refs []platform.ItemRef, id string) bool {
+	for _, r := range refs {
+		if r.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *run) copyItem(ctx context.Context, f platform.Folder, fs *FolderState, ref platform.ItemRef) error {
+	marker := Marker(r.opts.SourceMailbox, ref.ID)
+	var found bool
+	if err := r.call(ctx, func(ctx context.Context) (err error) {
+		_, found, err = r.dst.FindByMarker(ctx, r.opts.DestinationMailbox, marker)
+		return err
+	}); err != nil {
+		return err
+	}
+	if found {
+		r.cp.Counts.AlreadyPresent++
+		return nil
+	}
+	if r.limit > 0 && ref.Size > r.limit {
+		return r.list(f, ref, OutcomeSkipped, tooLarge(ref.Size, r.limit))
+	}
+	var item platform.Item
+	err := r.call(ctx, func(ctx context.Context) (err error) {
+		item, err = r.src.ReadItem(ctx, r.opts.SourceMailbox, ref)
+		return err
+	})
+	if errs.Is(err, errs.NotFound) {
+		// Deleted at the source since it was listed: nothing to move.
+		return nil
+	}
+	if handled, lerr := r.itemError(f, ref, err); handled {
+		return lerr
+	}
+	if r.limit > 0 && int64(len(item.Content)) > r.limit {
+		return r.list(f, ref, OutcomeSkipped, tooLarge(int64(len(item.Content)), r.limit))
+	}
+	err = r.call(ctx, func(ctx context.Context) error {
+		_, err := r.dst.WriteItem(ctx, r.opts.DestinationMailbox, fs.DestinationID, item, marker)
+		return err
+	})
+	if handled, lerr := r.itemError(f, ref, err); handled {
+		return lerr
+	}
+	r.cp.Counts.Copied++
+	r.cp.Counts.Bytes += int64(len(item.Content))
+	return nil
+}
+
+// itemError sorts an item's error: none (false), one that concerns only this
+// item (listed, true with nil), or one that stops the mailbox (true, err).
+func (r *run) itemError(f platform.Folder, ref platform.ItemRef, err error) (bool, error) {
+	if err == nil {
+		return false, nil
+	}
+	switch errs.CodeOf(err) {
+	case errs.ItemTooLarge:
+		return true, r.list(f, ref, OutcomeSkipped, err)
+	case errs.CorruptItem, errs.Invalid:
+		return true, r.list(f, ref, OutcomeFailed, err)
+	}
+	return true, err
+}
+
+func tooLarge(size, limit int64) error {
+	return errs.New(errs.ItemTooLarge,
+		fmt.Sprintf("the item is %d bytes, over the destination's limit of %d bytes", size, limit),
+		"move the item by hand or reduce its attachments")
+}
+
+// list counts an item that did not move and records why.
+func (r *run) list(f platform.Folder, ref platform.ItemRef, outcome string, err error) error {
+	if outcome == OutcomeSkipped {
+		r.cp.Counts.Skipped++
+	} else {
+		r.cp.Counts.Failed++
+	}
+	if len(r.cp.Items) >= r.opts.MaxListed {
+		return nil
+	}
+	reason := err.Error()
+	if e, ok := errs.As(err); ok {
+		reason = e.Cause
+	}
+	r.cp.Items = append(r.cp.Items, ListedItem{
+		FolderID: f.ID, Folder: f.Name, ItemID: ref.ID, Size: ref.Size,
+		Outcome: outcome, Code: string(errs.CodeOf(err)), Reason: reason,
+	})
+	return nil
+}
+
+func (r *run) progress(throttled time.Duration) {
+	c := r.cp.Counts
+	r.report(Progress{
+		Folder:     r.folder,
+		Items:      c.Copied + c.AlreadyPresent + c.Skipped + c.Failed,
+		Bytes:      c.Bytes,
+		Failed:     c.Failed,
+		TotalItems: r.total,
+		Throttled:  throttled,
+	})
+}
+
+func (r *run) save(ctx context.Context) error {
+	r.cp.UpdatedAt = time.Now().UTC()
+	err := r.call(ctx, func(ctx context.Context) error { return r.store.Save(ctx, r.cp) })
+	if err != nil {
+		return fmt.Errorf("engine: save checkpoint: %w", err)
+	}
+	r.lastSave = time.Now()
+	return nil
+}
+
+// call runs op, waiting out throttling as long as the platform asks and
+// retrying transient failures with exponential backoff.
+func (r *run) call(ctx context.Context, op func(context.Context) error) error {
+	attempts, throttles := 0, 0
+	for {
+		err := op(ctx)
+		if err == nil {
+			if throttles > 0 {
+				r.progress(0)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var wait time.Duration
+		if e, ok := errs.As(err); ok && e.Code == errs.Throttled {
+			throttles++
+			if throttles > r.opts.MaxThrottles {
+				return err
+			}
+			wait = e.RetryAfter
+			if wait <= 0 {
+				wait = time.Second
+			}
+			r.progress(wait)
+		} else {
+			if !retryable(err) || attempts >= r.opts.Retries {
+				return err
+			}
+			wait = min(r.opts.Backoff<<attempts, 30*time.Second)
+			attempts++
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// retryable says whether trying the same call again may help: transient
+// platform errors and uncoded ones (network, store), not answers about the
+// request itself.
+func retryable(err error) bool {
+	e, ok := errs.As(err)
+	if !ok {
+		return true
+	}
+	switch e.Code {
+	case errs.Unavailable, errs.Internal, errs.Conflict:
+		return true
+	}
+	return false
+}
