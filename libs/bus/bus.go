@@ -110,8 +110,8 @@ func (b *Bus) connect(suffix string) (*nats.Conn, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(true),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
+		nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
+			if err != nil && !c.IsClosed() && !c.IsDraining() {
 				b.log.Warn("bus disconnected", "error", err)
 			}
 		}),

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -227,13 +227,25 @@ func (b *Bus) Load(ctx context.Context, stream, subject string, afterSeq uint64)
 		return nil, last.Sequence, nil
 	}
 	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subject},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    afterSeq + 1,
+		FilterSubjects:    []string{subject},
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       afterSeq + 1,
+		InactiveThreshold: 30 * time.Second,
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("bus: read %s: %w", subject, err)
 	}
+	// An ordered consumer otherwise lingers on the server after its last
+	// fetch, and a stream accepts 1,000 consumers by default: an aggregate
+	// updated often (one Repo.Get per decision) would soon be refused new
+	// ones with "maximum consumers limit reached".
+	defer func() {
+		if info := cons.CachedInfo(); info != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = b.js.DeleteConsumer(dctx, stream, info.Name)
+			cancel()
+		}
+	}()
 	var out []Envelope
 	for {
 		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(5*time.Second))

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	wmjs "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/jetstream"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
-	wmjs "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/jetstream"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -183,7 +183,7 @@ func (b *Bus) dispatch(msg *message.Message, consumer string, h Handler, dedup j
 			"correlation_id", env.CorrelationID, "error", err)
 		return err
 	}
-	if _, err := dedup.Put(ctx, key, nil); err != nil {
+	if _, err := dedup.Put(context.WithoutCancel(ctx), key, nil); err != nil {
 		// The event was handled; failing to record it only means a
 		// redelivery would run the (idempotent) handler again.
 		b.log.Warn("cannot record handled event", "consumer", consumer, "event_id", env.ID, "error", err)

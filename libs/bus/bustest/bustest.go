@@ -6,11 +6,13 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/mailferry/mailferry/events"
 	"github.com/mailferry/mailferry/libs/bus"
 )
 
@@ -95,4 +97,35 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Dump returns every message of every stream, headers and bodies, as one
+// string, for tests that prove something never travelled on the bus.
+func Dump(t testing.TB, b *bus.Bus) string {
+	t.Helper()
+	ctx := context.Background()
+	var sb strings.Builder
+	for _, s := range events.Streams {
+		st, err := b.JetStream().Stream(ctx, s.Name)
+		if err != nil {
+			t.Fatalf("dump %s: %v", s.Name, err)
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			t.Fatalf("dump %s: %v", s.Name, err)
+		}
+		for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+			m, err := st.GetMsg(ctx, seq)
+			if err != nil {
+				continue // deleted (work queue, age limit)
+			}
+			sb.WriteString(m.Subject + " ")
+			for k, v := range m.Header {
+				sb.WriteString(k + "=" + strings.Join(v, ",") + " ")
+			}
+			sb.Write(m.Data)
+			sb.WriteString("\n")
+		}
+	}
+	return sb.String()
 }

@@ -1,0 +1,306 @@
+package project_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/mailferry/mailferry/events/billing"
+	"github.com/mailferry/mailferry/libs/bus"
+	"github.com/mailferry/mailferry/libs/bus/bustest"
+	"github.com/mailferry/mailferry/libs/svc"
+	"github.com/mailferry/mailferry/services/project"
+)
+
+const opKey = "operator-test-key"
+
+// syncBuffer collects log output from concurrent goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type harness struct {
+	api  string
+	bus  *bus.Bus
+	logs *syncBuffer
+	svc  *project.Service
+}
+
+func start(t *testing.T) *harness {
+	t.Helper()
+	srv := bustest.RunServer(t, "")
+	b := bustest.Open(t, srv.ClientURL())
+	logs := &syncBuffer{}
+	log := svc.Logger(logs, "project", "debug")
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	d, err := svc.WithBus(ctx, "project", b, svc.Config{VaultKey: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := project.New(d, project.Config{HTTPAddr: "127.0.0.1:0", OperatorKey: opKey, DecisionWait: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	addr, err := s.Addr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{api: "http://" + addr, bus: b, logs: logs, svc: s}
+}
+
+func (h *harness) call(t *testing.T, key, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		data, _ := json.Marshal(body)
+		rd = bytes.NewReader(data)
+	}
+	req, _ := http.NewRequest(method, h.api+path, rd)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func (h *harness) account(t *testing.T, name string) (id, key string) {
+	t.Helper()
+	code, out := h.call(t, opKey, "POST", "/api/accounts", map[string]string{"name": name})
+	if code != 201 {
+		t.Fatalf("create account: %d %v", code, out)
+	}
+	return out["accountId"].(string), out["apiKey"].(string)
+}
+
+func errCode(out map[string]any) string {
+	e, _ := out["error"].(map[string]any)
+	s, _ := e["code"].(string)
+	return s
+}
+
+func errField(out map[string]any) string {
+	e, _ := out["error"].(map[string]any)
+	s, _ := e["field"].(string)
+	return s
+}
+
+func TestAccountsAreIsolated(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	_, keyA := h.account(t, "A hosting")
+	acctB, keyB := h.account(t, "B hosting")
+
+	code, p := h.call(t, keyA, "POST", "/api/projects", map[string]string{"name": "move", "source": "memory", "destination": "m365"})
+	if code != 201 {
+		t.Fatalf("create project: %d %v", code, p)
+	}
+	pid := p["id"].(string)
+	for _, path := range []string{"/api/projects/" + pid, "/api/projects/" + pid + "/credentials/source", "/api/projects/" + pid + "/runs"} {
+		if code, out := h.call(t, keyB, "GET", path, nil); code != 404 || errCode(out) != "not_found" {
+			t.Errorf("B reading A's %s: %d %v", path, code, out)
+		}
+	}
+	if code, out := h.call(t, keyB, "PUT", "/api/projects/"+pid+"/credentials/source", map[string]any{"fields": map[string]string{"endpoint": "x", "tenant": "y"}, "secrets": map[string]string{"token": "z"}}); code != 404 {
+		t.Errorf("B writing A's credentials: %d %v", code, out)
+	}
+	if code, out := h.call(t, keyA, "POST", "/api/accounts/"+acctB+"/keys", nil); code != 404 {
+		t.Errorf("A issuing a key for B: %d %v", code, out)
+	}
+	if code, out := h.call(t, keyB, "GET", "/api/projects", nil); code != 200 || len(out["projects"].([]any)) != 0 {
+		t.Errorf("B's project list: %d %v", code, out)
+	}
+	if code, out := h.call(t, keyA, "GET", "/api/projects", nil); code != 200 || len(out["projects"].([]any)) != 1 {
+		t.Errorf("A's project list: %d %v", code, out)
+	}
+	if code, out := h.call(t, "", "GET", "/api/projects", nil); code != 401 || errCode(out) != "unauthorized" {
+		t.Errorf("no key: %d %v", code, out)
+	}
+	if code, out := h.call(t, "mf_wrong", "GET", "/api/projects", nil); code != 401 {
+		t.Errorf("wrong key: %d %v", code, out)
+	}
+	if code, out := h.call(t, keyA, "POST", "/api/accounts", map[string]string{"name": "x"}); code != 403 || errCode(out) != "forbidden" {
+		t.Errorf("account key creating an account: %d %v", code, out)
+	}
+	if code, out := h.call(t, keyA, "POST", "/api/accounts/"+acctB+"/credits", map[string]any{"amount": 5}); code != 403 {
+		t.Errorf("account key adding credits: %d %v", code, out)
+	}
+}
+
+func TestValidationNamesTheField(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	_, key := h.account(t, "V")
+	_, p := h.call(t, key, "POST", "/api/projects", map[string]string{"name": "p", "source": "memory", "destination": "memory"})
+	pid := p["id"].(string)
+	cases := []struct {
+		name, method, path string
+		body               any
+		field              string
+	}{
+		{"empty name", "POST", "/api/projects", map[string]string{"name": " ", "source": "m365", "destination": "google"}, "name"},
+		{"bad source", "POST", "/api/projects", map[string]string{"name": "x", "source": "lotus", "destination": "google"}, "source"},
+		{"bad destination", "POST", "/api/projects", map[string]string{"name": "x", "source": "m365", "destination": ""}, "destination"},
+		{"unknown field", "POST", "/api/projects", map[string]string{"name": "x", "source": "m365", "destination": "google", "colour": "red"}, "colour"},
+		{"wrong type", "POST", "/api/projects", map[string]any{"name": 5, "source": "m365", "destination": "google"}, "name"},
+		{"bad mode", "POST", "/api/projects/" + pid + "/runs", map[string]string{"mode": "everything"}, "mode"},
+		{"missing secret", "PUT", "/api/projects/" + pid + "/credentials/source", map[string]any{"fields": map[string]string{"endpoint": "http://x", "tenant": "t"}, "secrets": map[string]string{}}, "secrets.token"},
+		{"foreign field", "PUT", "/api/projects/" + pid + "/credentials/source", map[string]any{"fields": map[string]string{"endpoint": "http://x", "tenant": "t", "clientId": "c"}, "secrets": map[string]string{"token": "t"}}, "fields.clientId"},
+		{"bad side", "PUT", "/api/projects/" + pid + "/credentials/middle", map[string]any{"fields": map[string]string{}, "secrets": map[string]string{}}, "side"},
+	}
+	for _, tc := range cases {
+		tc := tc
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			code, out := h.call(t, key, tc.method, tc.path, tc.body)
+			if code != 422 || errCode(out) != "invalid_input" || errField(out) != tc.field {
+				t.Fatalf("got %d %v, want 422 invalid_input on field %q", code, out, tc.field)
+			}
+		})
+	}
+	// A run without credentials says what to do.
+	code, out := h.call(t, key, "POST", "/api/projects/"+pid+"/runs", map[string]string{"mode": "discovery"})
+	if code != 422 || !strings.Contains(out["error"].(map[string]any)["action"].(string), "credentials/source") {
+		t.Fatalf("run without credentials: %d %v", code, out)
+	}
+}
+
+func allMessages(t *testing.T, b *bus.Bus) string { return bustest.Dump(t, b) }
+
+func TestSecretsNeverLeave(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	_, key := h.account(t, "S")
+	_, p := h.call(t, key, "POST", "/api/projects", map[string]string{"name": "p", "source": "memory", "destination": "memory"})
+	pid := p["id"].(string)
+	const secret = "TOP-SECRET-token-5f1e"
+	code, out := h.call(t, key, "PUT", "/api/projects/"+pid+"/credentials/source", map[string]any{"fields": map[string]string{"endpoint": "http://127.0.0.1:1", "tenant": "t"}, "secrets": map[string]string{"token": secret}})
+	if code != 200 {
+		t.Fatalf("set credentials: %d %v", code, out)
+	}
+	code, out = h.call(t, key, "GET", "/api/projects/"+pid+"/credentials/source", nil)
+	raw, _ := json.Marshal(out)
+	if code != 200 || strings.Contains(string(raw), secret) || out["fields"].(map[string]any)["tenant"] != "t" {
+		t.Fatalf("read back: %d %s", code, raw)
+	}
+	_, out = h.call(t, key, "GET", "/api/projects/"+pid, nil)
+	raw, _ = json.Marshal(out)
+	if strings.Contains(string(raw), secret) {
+		t.Fatal("project shows the secret")
+	}
+	// A failing run path and error paths are exercised too.
+	h.call(t, key, "POST", "/api/projects/"+pid+"/runs", map[string]string{"mode": "discovery"})
+	if strings.Contains(allMessages(t, h.bus), secret) {
+		t.Fatal("a secret travelled in an event (or the vault stored it in clear)")
+	}
+	if strings.Contains(h.logs.String(), secret) {
+		t.Fatal("a secret was logged")
+	}
+	if !strings.Contains(allMessages(t, h.bus), "project.credentials_set") {
+		t.Fatal("the scan saw no events at all; the check above proves nothing")
+	}
+}
+
+func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	resp, err := http.Get(h.api + "/api/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		OpenAPI string                    `json:"openapi"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi version %q", doc.OpenAPI)
+	}
+	n := 0
+	err = chi.Walk(h.svc.Handler().(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		if route == "/api/openapi.json" {
+			return nil
+		}
+		n++
+		if _, ok := doc.Paths[route][strings.ToLower(method)]; !ok {
+			t.Errorf("%s %s is not in the OpenAPI document", method, route)
+		}
+		return nil
+	})
+	if err != nil || n < 20 {
+		t.Fatalf("walked %d routes: %v", n, err)
+	}
+}
+
+// TestRunDecisions: modes other than full are approved at once; a full run
+// waits for billing and is refused with billing's numbers.
+func TestRunDecisions(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	acct, key := h.account(t, "R")
+	_, p := h.call(t, key, "POST", "/api/projects", map[string]string{"name": "p", "source": "memory", "destination": "memory"})
+	pid := p["id"].(string)
+	h.call(t, key, "PUT", "/api/projects/"+pid+"/credentials/source", map[string]any{"fields": map[string]string{"endpoint": "http://127.0.0.1:1", "tenant": "t"}, "secrets": map[string]string{"token": "x"}})
+	code, out := h.call(t, key, "POST", "/api/projects/"+pid+"/runs", map[string]string{"mode": "discovery"})
+	run, _ := out["run"].(map[string]any)
+	if code != 201 || run["state"] != "approved" {
+		t.Fatalf("discovery run: %d %v", code, out)
+	}
+	// A full run's request as the API would publish it needs the mapping
+	// service; publish it directly, then billing's verdict.
+	runID := "run_test_full"
+	if _, err := h.bus.Publish(context.Background(), "project.run."+runID, projectRunRequested(runID, pid, acct)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.bus.Publish(context.Background(), billing.AccountSubject(acct), billing.HoldRejected{AccountID: acct, ProjectID: pid, RunID: runID, Needed: 3, Available: 1}); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, 10*time.Second, "run rejected", func() bool {
+		_, out := h.call(t, key, "GET", "/api/runs/"+runID, nil)
+		return out["state"] == "rejected"
+	})
+	_, out = h.call(t, key, "GET", "/api/runs/"+runID, nil)
+	if out["reason"] != "needs 3 credits, has 1" || out["code"] != "credits_insufficient" {
+		t.Fatalf("rejected run: %v", out)
+	}
+	if code, out := h.call(t, key, "POST", "/api/runs/"+runID+"/cancel", nil); code != 409 {
+		t.Fatalf("cancel of a rejected run: %d %v", code, out)
+	}
+}
+
+var _ = slog.LevelInfo
