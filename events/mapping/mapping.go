@@ -12,7 +12,7 @@ type Entry struct {
 	Source      platform.Mailbox `json:"source"`
 	Destination platform.Mailbox `json:"destination,omitempty"`
 	// Method says how the pair was found: primary, alias, localpart,
-	// displayname, or manual.
+	// displayname (suggested), manual (an edit) or csv (an imported file).
 	Method string `json:"method,omitempty"`
 	// Action is migrate, exclude or create.
 	Action string `json:"action"`

@@ -75,6 +75,22 @@ func purchase(t *testing.T, b *bus.Bus, acct, req string, amount int) {
 	publish(t, b, project.AccountSubject(acct), project.CreditsPurchaseRequested{RequestID: req, AccountID: acct, Amount: amount, Reference: "ref-" + req})
 }
 
+// bought purchases credits and waits until billing recorded them: the
+// purchase and run reactors are separate consumers with no order between
+// them, just as a person buys credits before launching a run.
+func bought(t *testing.T, b *bus.Bus, acct, req string, amount int) {
+	t.Helper()
+	purchase(t, b, acct, req, amount)
+	waitFor(t, b, acct, "purchase "+req, func(evs []events.Event) bool {
+		for _, ev := range evs {
+			if p, ok := ev.(billing.CreditsPurchased); ok && p.RequestID == req {
+				return true
+			}
+		}
+		return false
+	})
+}
+
 func fullRun(acct, proj, run string, mailboxes ...string) project.RunRequested {
 	r := project.RunRequested{RunID: run, ProjectID: proj, AccountID: acct, Mode: events.ModeFull, Mail: true}
 	for _, m := range mailboxes {
@@ -118,9 +134,21 @@ func count[T events.Event](evs []events.Event) (n int, last T) {
 // waitFor polls the account's events until pred holds.
 func waitFor(t *testing.T, b *bus.Bus, acct, what string, pred func([]events.Event) bool) []events.Event {
 	t.Helper()
-	var evs []events.Event
+	var (
+		evs []events.Event
+		seq uint64
+	)
 	bustest.Eventually(t, wait, what, func() bool {
-		evs = ledgerEvents(t, b, acct)
+		// Read only what is new: Load asks the server for the subject's
+		// last sequence first and opens no consumer when nothing changed.
+		envs, last, err := b.Load(context.Background(), Stream, billing.AccountSubject(acct), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range envs {
+			evs = append(evs, e.Event)
+		}
+		seq = max(seq, last)
 		return pred(evs)
 	})
 	return evs
@@ -207,7 +235,7 @@ func TestInsufficientCreditsRejected(t *testing.T) {
 	srv := bustest.RunServer(t, "")
 	_, b := runService(t, srv.ClientURL())
 	const acct = "acct-short"
-	purchase(t, b, acct, "buy", 2)
+	bought(t, b, acct, "buy", 2)
 	publish(t, b, project.RunSubject("run-big"), fullRun(acct, "proj", "run-big", "m1", "m2", "m3"))
 	evs := waitFor(t, b, acct, "decision on run-big", decided("run-big"))
 	n, rej := count[billing.HoldRejected](evs)
@@ -241,8 +269,7 @@ func TestCreditRaceSharedConsumer(t *testing.T) {
 	_, b1 := runService(t, srv.ClientURL())
 	_, b2 := runService(t, srv.ClientURL())
 	const acct = "acct-race"
-	purchase(t, b1, acct, "buy", 2)
-	waitFor(t, b1, acct, "purchase", func(evs []events.Event) bool { return len(evs) == 1 })
+	bought(t, b1, acct, "buy", 2)
 
 	var wg sync.WaitGroup
 	for i, b := range []*bus.Bus{bustest.Open(t, srv.ClientURL()), bustest.Open(t, srv.ClientURL())} {
@@ -315,7 +342,7 @@ func TestConsumeOncePerProject(t *testing.T) {
 	srv := bustest.RunServer(t, "")
 	_, b := runService(t, srv.ClientURL())
 	const acct = "acct-consume"
-	purchase(t, b, acct, "buy", 5)
+	bought(t, b, acct, "buy", 5)
 	publish(t, b, project.RunSubject("r1"), fullRun(acct, "p1", "r1", "m1"))
 	publish(t, b, project.RunSubject("r2"), fullRun(acct, "p1", "r2", "m1"))
 	publish(t, b, project.RunSubject("r3"), fullRun(acct, "p2", "r3", "m1"))
@@ -358,7 +385,7 @@ func TestCancelReleasesUnstartedHolds(t *testing.T) {
 	srv := bustest.RunServer(t, "")
 	s, b := runService(t, srv.ClientURL())
 	const acct = "acct-cancel"
-	purchase(t, b, acct, "buy", 3)
+	bought(t, b, acct, "buy", 3)
 	publish(t, b, project.RunSubject("r1"), fullRun(acct, "p1", "r1", "m1", "m2", "m3"))
 	waitFor(t, b, acct, "hold", decided("r1"))
 	if got := balance(t, b, acct); got.Held != 3 || got.Available != 0 {
@@ -394,7 +421,7 @@ func TestRerunOfChargedProjectNeedsNothing(t *testing.T) {
 	srv := bustest.RunServer(t, "")
 	_, b := runService(t, srv.ClientURL())
 	const acct = "acct-rerun"
-	purchase(t, b, acct, "buy", 2)
+	bought(t, b, acct, "buy", 2)
 	publish(t, b, project.RunSubject("r1"), fullRun(acct, "p1", "r1", "m1", "m2"))
 	waitFor(t, b, acct, "hold r1", decided("r1"))
 	publish(t, b, transfer.RunSubject("r1"), started(acct, "p1", "r1", "m1"))
@@ -442,6 +469,7 @@ func TestRedeliveryNeverDoubleCounts(t *testing.T) {
 	start := started(acct, "p1", "r1", "m1")
 	fin := finished(acct, "p1", "r1", "completed")
 	publish(t, b, project.AccountSubject(acct), buy, bus.WithID("e-buy"))
+	waitFor(t, b, acct, "purchase", func(evs []events.Event) bool { return len(evs) == 1 })
 	publish(t, b, project.RunSubject("r1"), run, bus.WithID("e-run"))
 	publish(t, b, project.RunSubject("r1"), run, bus.WithID("e-run"))
 	publish(t, b, transfer.RunSubject("r1"), start, bus.WithID("e-start"))
@@ -472,6 +500,16 @@ func TestRedeliveryNeverDoubleCounts(t *testing.T) {
 	if got, want := balance(t, b, acct), (Balance{AccountID: acct, Purchased: 4, Consumed: 1, Available: 3}); got != want {
 		t.Fatalf("balance %+v, want %+v", got, want)
 	}
+	// Every decision loaded the account; none of those reads may leave a
+	// consumer behind (a stream accepts 1,000), only the read model's.
+	st, err := b.JetStream().Stream(ctx, Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, wait, "only the read model's consumer on BILLING", func() bool {
+		info, err := st.Info(ctx)
+		return err == nil && info.State.Consumers == 1
+	})
 }
 
 func TestNewRejectsNilDeps(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mailferry/mailferry/libs/bus"
 	"github.com/mailferry/mailferry/libs/svc"
@@ -58,6 +59,11 @@ func (s *Service) Start(ctx context.Context) error {
 		return fmt.Errorf("telemetry: follow: %w", err)
 	}
 	if err := s.d.Bus.Serve("telemetry", "1.0.0", s.endpoints()); err != nil {
+		return fmt.Errorf("telemetry: serve: %w", err)
+	}
+	// Once Start returns the queries must be answerable: flushing makes
+	// the server know the endpoint subscriptions.
+	if err := s.d.Bus.Conn().FlushTimeout(10 * time.Second); err != nil {
 		return fmt.Errorf("telemetry: serve: %w", err)
 	}
 	s.d.Log.Info("telemetry read model ready", "streams", followed, "rateWindow", s.cfg.RateWindow)

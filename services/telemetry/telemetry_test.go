@@ -201,7 +201,9 @@ func TestProgressReadModel(t *testing.T) {
 		}
 	}
 	_ = svcBus.Close()
-	if _, err := query[json.RawMessage](t, client, "run", telemetry.RunRequest{RunID: "r1"}); !errs.Is(err, errs.Unavailable) {
+	stopped, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := client.Query(stopped, "telemetry", "run", telemetry.RunRequest{RunID: "r1"}, nil); !errs.Is(err, errs.Unavailable) {
 		t.Fatalf("with the service stopped: %v", err)
 	}
 	start(t, srv.ClientURL())

@@ -59,14 +59,14 @@ func TestBlockers(t *testing.T) {
 		wantCodes  []string
 		wantDetail []string
 	}{
-		{"no destination credentials", Check{Source: []discovery.MailboxDiscovered{mbx("a@x", 1 << 30)}},
+		{"no destination credentials", Check{Source: []discovery.MailboxDiscovered{mbx("a@x", 1<<30)}},
 			[]string{DestinationCredentialsMissing}, nil},
 		{"all fine", Check{DestinationCredentials: true, Limits: platform.Limits{MaxItemBytes: tenMB},
 			Source: []discovery.MailboxDiscovered{mbx("a@x", tenMB)}}, nil, nil},
 		{"oversized items, sorted by mailbox", Check{DestinationCredentials: true, Limits: platform.Limits{MaxItemBytes: tenMB},
-			Source: []discovery.MailboxDiscovered{mbx("z@x", tenMB + 1<<20), mbx("a@x", 12<<20), mbx("m@x", 1)}},
+			Source: []discovery.MailboxDiscovered{mbx("z@x", tenMB+1<<20), mbx("a@x", 12<<20), mbx("m@x", 1)}},
 			[]string{ItemTooLarge, ItemTooLarge}, []string{"a@x holds an item of 12.0 MB, over the destination's limit of 10.0 MB", "z@x holds an item of 11.0 MB"}},
-		{"unknown limit flags nothing", Check{DestinationCredentials: true, Source: []discovery.MailboxDiscovered{mbx("a@x", 1 << 40)}}, nil, nil},
+		{"unknown limit flags nothing", Check{DestinationCredentials: true, Source: []discovery.MailboxDiscovered{mbx("a@x", 1<<40)}}, nil, nil},
 		{"destination unreachable", Check{DestinationCredentials: true,
 			DestinationError: errs.New(errs.AuthFailed, "tenant refused", "")},
 			[]string{DestinationUnreachable}, []string{"platform_auth_failed", "tenant refused"}},

@@ -185,6 +185,11 @@ func (b *Board) applyProgress(p progress.MailboxProgress) {
 	}
 	s := snapshot{at: at, items: p.Items, bytes: p.Bytes, totalItems: p.TotalItems, failed: p.Failed, folder: p.Folder, health: p.Health, retryAfterMs: p.RetryAfterMs}
 	m.insert(s, b.window+lateSlack)
+	if p.State != Queued {
+		// Even for an ended mailbox: its end may have overtaken this
+		// snapshot, which a replay would have seen first.
+		m.startedAt(at)
+	}
 	if !ended(m.state) {
 		// Progress moves a mailbox forward to running at most; only
 		// transfer events end it.
@@ -192,7 +197,6 @@ func (b *Board) applyProgress(p progress.MailboxProgress) {
 			m.advance(Queued)
 		} else {
 			m.advance(Running)
-			m.startedAt(at)
 		}
 		m.seen(at)
 	}

@@ -143,7 +143,7 @@ func TestReplayOrderConverges(t *testing.T) {
 			transferEvs = append(transferEvs, e)
 		}
 	}
-	add(timed{transfer.RunStarted{RunID: "r1", ProjectID: "p1", AccountID: "a1", Mode: events.ModeFull, Mailboxes: 2}, at(0)})
+	add(timed{transfer.RunStarted{RunID: "r1", ProjectID: "p1", AccountID: "a1", Mode: events.ModeFull, Mailboxes: 3}, at(0)})
 	add(timed{transfer.MailboxStarted{RunID: "r1", ProjectID: "p1", SourceID: "m1"}, at(1)})
 	add(timed{transfer.MailboxStarted{RunID: "r1", ProjectID: "p1", SourceID: "m2"}, at(1)})
 	for i := 2; i < 20; i++ {
@@ -151,6 +151,10 @@ func TestReplayOrderConverges(t *testing.T) {
 		add(prog("m2", Running, i, i*2, int64(i)*100))
 	}
 	add(timed{transfer.MailboxCompleted{RunID: "r1", SourceID: "m1", Counts: transfer.Counts{Copied: 95}}, at(20)})
+	// m3's end overtakes its only snapshot on the live follower.
+	add(timed{transfer.MailboxStarted{RunID: "r1", ProjectID: "p1", SourceID: "m3"}, at(15)})
+	add(timed{transfer.MailboxCompleted{RunID: "r1", SourceID: "m3"}, at(20)})
+	add(prog("m3", Running, 10, 7, 700))
 	add(prog("m1", Running, 21, 999, 99999)) // late: after the end
 	add(prog("m2", Running, 21, 42, 2100))
 
@@ -161,13 +165,13 @@ func TestReplayOrderConverges(t *testing.T) {
 	for _, e := range append(progressEvs, transferEvs...) {
 		replayB.Apply(e.ev, e.at)
 	}
-	for _, src := range []string{"m1", "m2"} {
+	for _, src := range []string{"m1", "m2", "m3"} {
 		l, _ := liveB.Mailbox("r1", src)
 		r, _ := replayB.Mailbox("r1", src)
 		if !reflect.DeepEqual(l, r) {
 			t.Fatalf("%s differs:\nlive   %+v\nreplay %+v", src, l, r)
 		}
-		if len(l.Snapshots) != 5 {
+		if src != "m3" && len(l.Snapshots) != 5 {
 			t.Fatalf("%s keeps %d snapshots, want the window of 5", src, len(l.Snapshots))
 		}
 	}
@@ -176,7 +180,7 @@ func TestReplayOrderConverges(t *testing.T) {
 	if !reflect.DeepEqual(l, r) {
 		t.Fatalf("run differs:\nlive   %+v\nreplay %+v", l, r)
 	}
-	if l.Totals.Completed != 1 || l.Totals.Running != 1 || l.Totals.Items != 95+42 {
+	if l.Totals.Completed != 2 || l.Totals.Running != 1 || l.Totals.Items != 95+42+7 {
 		t.Fatalf("totals %+v", l.Totals)
 	}
 }
