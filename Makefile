@@ -1,7 +1,8 @@
 # mailferry: the two commands are `make run` and `make test`.
 SHELL := /bin/bash
 GO ?= go
-PKGS := ./events/... ./libs/... ./services/...
+SERVICES := project discovery mapping billing transfer telemetry mailferry
+PKGS := ./events/... ./libs/... $(patsubst %,./services/%/...,$(SERVICES))
 BIN := bin/mailferry
 # Downloads are cached outside the repository so a fresh clone re-uses them.
 export MAILFERRY_CACHE ?= $(HOME)/.cache/mailferry

@@ -28,6 +28,10 @@ import (
 // between two items.
 var ErrCancelled = errors.New("engine: the run was cancelled")
 
+// ErrCheckpoint wraps a failure to save the checkpoint: the store's
+// trouble, not the mailbox's, so the caller tries the mailbox again later.
+var ErrCheckpoint = errors.New("engine: checkpoint not saved")
+
 // Item outcomes in the checkpoint's list of items that did not move.
 const (
 	OutcomeSkipped = "skipped"
@@ -210,8 +214,18 @@ func Run(ctx context.Context, src platform.Source, dst platform.Destination, sto
 	cp.Mode, cp.SourceID, cp.DestinationID = opts.Mode, opts.SourceMailbox, opts.DestinationMailbox
 	r.cp = cp
 	err = r.mailbox(ctx)
-	if serr := r.save(context.WithoutCancel(ctx)); serr != nil && err == nil {
-		err = serr
+	if ctx.Err() == nil {
+		if serr := r.save(ctx); serr != nil && err == nil {
+			err = serr
+		}
+	} else {
+		// Stopped from outside (shutdown, lock lost): one quick attempt
+		// to keep the exact position, without retrying against a bus that
+		// may be gone.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		r.cp.UpdatedAt = time.Now().UTC()
+		_ = store.Save(sctx, r.cp)
+		cancel()
 	}
 	return cp, err
 }
@@ -532,7 +546,7 @@ func (r *run) save(ctx context.Context) error {
 	r.cp.UpdatedAt = time.Now().UTC()
 	err := r.call(ctx, func(ctx context.Context) error { return r.store.Save(ctx, r.cp) })
 	if err != nil {
-		return fmt.Errorf("engine: save checkpoint: %w", err)
+		return fmt.Errorf("%w: %w", ErrCheckpoint, err)
 	}
 	r.lastSave = time.Now()
 	return nil

@@ -469,3 +469,37 @@ func TestRejectsUnknownMode(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+func TestResolveDestination(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 1)
+	ctx := context.Background()
+	o := Options{Backoff: time.Millisecond}
+	tests := []struct {
+		name string
+		pair events.Pair
+		want string
+		code errs.Code
+	}{
+		{"by id", events.Pair{DestinationID: f.dstID, DestinationAddress: "other@dst.example"}, f.dstID, ""},
+		{"by address", events.Pair{DestinationAddress: "USER0001@dst.example"}, f.dstID, ""},
+		{"missing", events.Pair{DestinationAddress: "nobody@dst.example"}, "", errs.MailboxMissing},
+	}
+	for _, tt := range tests {
+		got, err := ResolveDestination(ctx, f.dst, tt.pair, o)
+		if got != tt.want || (tt.code != "" && errs.CodeOf(err) != tt.code) || (tt.code == "" && err != nil) {
+			t.Errorf("%s: got %q, %v", tt.name, got, err)
+		}
+	}
+	id, err := ResolveDestination(ctx, f.dst, events.Pair{DestinationAddress: "new@dst.example", Create: true}, o)
+	if err != nil || id == "" {
+		t.Fatalf("create: %q %v", id, err)
+	}
+	if m, ok := f.dst.MailboxByAddress("new@dst.example"); !ok || m.ID != id {
+		t.Fatalf("created mailbox %+v %v", m, ok)
+	}
+	again, err := ResolveDestination(ctx, f.dst, events.Pair{DestinationAddress: "new@dst.example", Create: true}, o)
+	if err != nil || again != id {
+		t.Fatalf("second resolve created another mailbox: %q %v", again, err)
+	}
+}

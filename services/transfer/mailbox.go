@@ -1,0 +1,322 @@
+package transfer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mailferry/mailferry/events"
+	"github.com/mailferry/mailferry/events/progress"
+	"github.com/mailferry/mailferry/events/transfer"
+	"github.com/mailferry/mailferry/libs/bus"
+	"github.com/mailferry/mailferry/libs/errs"
+	"github.com/mailferry/mailferry/services/transfer/internal/engine"
+	"github.com/mailferry/mailferry/services/transfer/internal/runstate"
+	"github.com/mailferry/mailferry/services/transfer/internal/shard"
+)
+
+// Mailbox states in progress events.
+const (
+	stateRunning   = "running"
+	stateCompleted = "completed"
+	stateFailed    = "failed"
+	stateCancelled = "cancelled"
+)
+
+func checkpointKey(projectID, sourceID string) string {
+	return shard.SafeKey(projectID) + "." + shard.MailboxKey(sourceID)
+}
+
+// handle runs one mailbox job. Whatever happens, the job is acked (the
+// mailbox ended and its event is on the bus), nak'ed (try again later,
+// here or elsewhere) or left to redeliver (the bus is gone).
+func (s *Service) handle(ctx context.Context, sh int, msg jetstream.Msg) {
+	var job transfer.MailboxJob
+	if err := json.Unmarshal(msg.Data(), &job); err != nil || job.RunID == "" || job.Pair.SourceID == "" {
+		s.log.Error("malformed mailbox job dropped", "subject", msg.Subject(), "error", err)
+		_ = msg.Term()
+		return
+	}
+	if corr := msg.Headers().Get(bus.HeaderCorrelation); corr != "" {
+		ctx = bus.ContextWithCorrelation(ctx, corr)
+	}
+	key := shard.MailboxKey(job.Pair.SourceID)
+	log := s.log.With("run_id", job.RunID, "project_id", job.ProjectID, "mailbox", key, "shard", sh)
+	stop := s.keepAlive(msg)
+	defer stop()
+
+	st, _, err := s.runs.Get(ctx, transfer.RunSubject(job.RunID))
+	if err != nil {
+		log.Warn("cannot read the run; job retried", "error", err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	if st.HasEnded(job.Pair.SourceID) {
+		_ = msg.Ack()
+		return
+	}
+	lockKey := checkpointKey(job.ProjectID, job.Pair.SourceID)
+	rev, err := s.locksKV.Create(ctx, lockKey, []byte(s.cfg.Worker))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		log.Info("mailbox is being transferred by another worker; job retried later")
+		_ = msg.NakWithDelay(s.cfg.Lease / 2)
+		return
+	}
+	if err != nil {
+		log.Warn("cannot lock the mailbox; job retried", "error", err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	lock := s.holdLock(ctx, lockKey, rev)
+	defer s.release(lock, lockKey)
+
+	end, err := s.transferMailbox(lock.ctx, job, st, sh, msg, key, log)
+	if err != nil {
+		// Not the mailbox's fault (shutdown, lock lost, bus trouble): the
+		// next attempt resumes from the checkpoint.
+		log.Warn("mailbox interrupted; it will be resumed", "error", err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	if _, err := s.d.Bus.Publish(ctx, transfer.RunSubject(job.RunID), end, bus.WithID(job.RunID+"-"+key+"-end")); err != nil {
+		log.Warn("cannot record the end of the mailbox; job retried", "error", err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	_ = msg.Ack()
+}
+
+// transferMailbox returns the event that ends the mailbox, or an error when
+// it was interrupted and must be tried again.
+func (s *Service) transferMailbox(ctx context.Context, job transfer.MailboxJob, st runstate.State, sh int, msg jetstream.Msg, key string, log *slog.Logger) (events.Event, error) {
+	src := job.Pair.SourceID
+	store := &kvCheckpoints{kv: s.checkpointsKV, key: checkpointKey(job.ProjectID, src)}
+	cp, err := store.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	begun := st.Begun[src] || (cp != nil && cp.RunID == job.RunID)
+	prog := &progressPub{s: s, job: job, key: key}
+	cancelled, err := s.isCancelled(ctx, job.RunID)
+	if err != nil {
+		return nil, err
+	}
+	if cancelled {
+		prog.final(ctx, stateCancelled, cp, job.RunID)
+		return transfer.MailboxCancelled{RunID: job.RunID, ProjectID: job.ProjectID, AccountID: job.AccountID, SourceID: src, Started: begun}, nil
+	}
+	var delivered uint64
+	if md, err := msg.Metadata(); err == nil {
+		delivered = md.NumDelivered
+	}
+	started := transfer.MailboxStarted{RunID: job.RunID, ProjectID: job.ProjectID, AccountID: job.AccountID, Mode: job.Mode,
+		SourceID: src, Worker: s.cfg.Worker, Shard: sh, Resumed: begun}
+	if _, err := s.d.Bus.Publish(ctx, transfer.RunSubject(job.RunID), started, bus.WithID(fmt.Sprintf("%s-%s-started-%d", job.RunID, key, delivered))); err != nil {
+		return nil, err
+	}
+	log.Info("mailbox started", "resumed", begun)
+	prog.publish(ctx, engine.Progress{}, true)
+
+	failed := func(err error, counts transfer.Counts) (events.Event, error) {
+		e, ok := errs.As(err)
+		if !ok {
+			e = errs.Wrap(errs.Internal, err, "the transfer stopped on an unexpected error", "run the mailbox again; if it keeps failing, report it with the run id")
+		}
+		log.Warn("mailbox failed", "code", e.Code, "error", err)
+		prog.publishState(ctx, stateFailed, progress.Failing, counts)
+		return transfer.MailboxFailed{RunID: job.RunID, ProjectID: job.ProjectID, AccountID: job.AccountID, SourceID: src,
+			Code: string(e.Code), Cause: e.Cause, Action: e.Action, Counts: counts}, nil
+	}
+	// Opening fails with coded errors for what a user must fix (missing
+	// credentials, unknown platform); anything else is the bus.
+	srcC, err := s.open(ctx, job.ProjectID, sideSource)
+	if err != nil {
+		if _, coded := errs.As(err); !coded || ctx.Err() != nil {
+			return nil, err
+		}
+		return failed(err, transfer.Counts{})
+	}
+	dstC, err := s.open(ctx, job.ProjectID, sideDestination)
+	if err != nil {
+		if _, coded := errs.As(err); !coded || ctx.Err() != nil {
+			return nil, err
+		}
+		return failed(err, transfer.Counts{})
+	}
+	opts := engine.Options{RunID: job.RunID, Mode: job.Mode, Calendar: job.Calendar, Contacts: job.Contacts,
+		SourceMailbox: src, Backoff: s.cfg.RetryBackoff}
+	dstID, err := engine.ResolveDestination(ctx, dstC, job.Pair, opts)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return failed(err, transfer.Counts{})
+	}
+	opts.DestinationMailbox = dstID
+	opts.Cancelled = s.cancelWatch(ctx, job.RunID)
+	cp, err = engine.Run(ctx, srcC, dstC, store, opts, prog.report)
+	var counts transfer.Counts
+	if cp != nil {
+		counts = cp.Counts
+	}
+	switch {
+	case err == nil:
+		log.Info("mailbox completed", "copied", counts.Copied, "already_present", counts.AlreadyPresent, "skipped", counts.Skipped, "failed", counts.Failed)
+		prog.publishState(ctx, stateCompleted, progress.Completed, counts)
+		return transfer.MailboxCompleted{RunID: job.RunID, ProjectID: job.ProjectID, AccountID: job.AccountID, SourceID: src, Counts: counts}, nil
+	case errors.Is(err, engine.ErrCancelled):
+		log.Info("mailbox cancelled")
+		prog.publishState(ctx, stateCancelled, progress.Healthy, counts)
+		return transfer.MailboxCancelled{RunID: job.RunID, ProjectID: job.ProjectID, AccountID: job.AccountID, SourceID: src, Started: true}, nil
+	case ctx.Err() != nil, errors.Is(err, engine.ErrCheckpoint):
+		return nil, err
+	default:
+		return failed(err, counts)
+	}
+}
+
+// isCancelled reads transfer_cancels now.
+func (s *Service) isCancelled(ctx context.Context, runID string) (bool, error) {
+	_, err := s.cancelsKV.Get(ctx, shard.SafeKey(runID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// cancelWatch returns the engine's between-items check; it asks the bus at
+// most every 500ms and otherwise repeats its last answer.
+func (s *Service) cancelWatch(ctx context.Context, runID string) func() bool {
+	var (
+		last      time.Time
+		cancelled bool
+	)
+	return func() bool {
+		if cancelled || time.Since(last) < 500*time.Millisecond {
+			return cancelled
+		}
+		last = time.Now()
+		c, err := s.isCancelled(ctx, runID)
+		if err == nil {
+			cancelled = c
+		}
+		return cancelled
+	}
+}
+
+// kvCheckpoints stores one mailbox's checkpoint in transfer_checkpoints.
+type kvCheckpoints struct {
+	kv  jetstream.KeyValue
+	key string
+}
+
+func (k *kvCheckpoints) Load(ctx context.Context) (*engine.Checkpoint, error) {
+	e, err := k.kv.Get(ctx, k.key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("transfer: load checkpoint: %w", err)
+	}
+	var cp engine.Checkpoint
+	if err := json.Unmarshal(e.Value(), &cp); err != nil {
+		return nil, fmt.Errorf("transfer: checkpoint %s: %w", k.key, err)
+	}
+	return &cp, nil
+}
+
+func (k *kvCheckpoints) Save(ctx context.Context, cp *engine.Checkpoint) error {
+	b, err := json.Marshal(cp)
+	if err != nil {
+		return err
+	}
+	_, err = k.kv.Put(ctx, k.key, b)
+	return err
+}
+
+// progressPub publishes a mailbox's progress at most once a second, plus
+// its final state. A throttle seen since the last event is reported even if
+// it already ended, so a storm between two events is never invisible.
+type progressPub struct {
+	s   *Service
+	job transfer.MailboxJob
+	key string
+
+	mu        sync.Mutex
+	last      time.Time
+	throttled time.Duration
+	latest    engine.Progress
+}
+
+func (p *progressPub) report(pr engine.Progress) {
+	p.mu.Lock()
+	p.latest = pr
+	if pr.Throttled > p.throttled {
+		p.throttled = pr.Throttled
+	}
+	due := time.Since(p.last) >= time.Second
+	p.mu.Unlock()
+	if due {
+		p.publish(context.Background(), pr, false)
+	}
+}
+
+func (p *progressPub) publish(ctx context.Context, pr engine.Progress, force bool) {
+	p.mu.Lock()
+	if !force && time.Since(p.last) < time.Second {
+		p.mu.Unlock()
+		return
+	}
+	p.last = time.Now()
+	ev := p.event(stateRunning, progress.Healthy)
+	if p.throttled > 0 {
+		ev.Health, ev.RetryAfterMs = progress.Throttled, p.throttled.Milliseconds()
+		p.throttled = 0
+	}
+	ev.Folder, ev.Items, ev.Bytes, ev.TotalItems, ev.Failed = pr.Folder, pr.Items, pr.Bytes, pr.TotalItems, pr.Failed
+	p.mu.Unlock()
+	p.send(ctx, ev)
+}
+
+func (p *progressPub) publishState(ctx context.Context, state, health string, c transfer.Counts) {
+	p.mu.Lock()
+	ev := p.event(state, health)
+	ev.Folder, ev.TotalItems = p.latest.Folder, p.latest.TotalItems
+	p.mu.Unlock()
+	ev.Items = c.Copied + c.AlreadyPresent + c.Skipped + c.Failed
+	ev.Bytes, ev.Failed = c.Bytes, c.Failed
+	p.send(ctx, ev)
+}
+
+// final publishes the end of a mailbox that never ran in this attempt.
+func (p *progressPub) final(ctx context.Context, state string, cp *engine.Checkpoint, runID string) {
+	var c transfer.Counts
+	if cp != nil && cp.RunID == runID {
+		c = cp.Counts
+	}
+	p.publishState(ctx, state, progress.Healthy, c)
+}
+
+func (p *progressPub) event(state, health string) progress.MailboxProgress {
+	return progress.MailboxProgress{RunID: p.job.RunID, ProjectID: p.job.ProjectID, AccountID: p.job.AccountID,
+		SourceID: p.job.Pair.SourceID, SourceAddress: p.job.Pair.SourceAddress, State: state, Health: health,
+		At: time.Now().UnixMilli()}
+}
+
+func (p *progressPub) send(ctx context.Context, ev progress.MailboxProgress) {
+	// Progress is best effort: a slow bus must not stall the copy.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if _, err := p.s.d.Bus.Publish(ctx, progress.Subject(p.job.RunID, p.key), ev); err != nil {
+		p.s.log.Debug("progress not published", "run_id", p.job.RunID, "mailbox", p.key, "error", err)
+	}
+}
