@@ -1,0 +1,186 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailferry/mailferry/libs/platform"
+	"github.com/mailferry/mailferry/libs/platform/platformtest"
+)
+
+// tenants is what the flow needs to see of the sandbox.
+type tenants struct {
+	url              string
+	srcName, dstName string
+	srcTok, dstTok   string
+	src, dst         platform.Connector
+	// exactlyOnce, when set, also checks that no marker was written twice.
+	exactlyOnce func(t *testing.T, dstMailboxID string)
+}
+
+func (tn tenants) mailboxByAddress(t *testing.T, c platform.Connector, addr string) platform.Mailbox {
+	t.Helper()
+	mbs, err := c.ListMailboxes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mbs {
+		if strings.EqualFold(m.PrimaryAddress, addr) {
+			return m
+		}
+	}
+	t.Fatalf("no mailbox %s", addr)
+	return platform.Mailbox{}
+}
+
+func items(t *testing.T, c platform.Connector, id string) int {
+	t.Helper()
+	st, err := c.Stats(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Mail + st.Events + st.Contacts
+}
+
+type mappingEntry struct {
+	Source      platform.Mailbox `json:"source"`
+	Destination platform.Mailbox `json:"destination"`
+	Action      string           `json:"action"`
+	Exception   string           `json:"exception"`
+}
+
+// fullMigration drives a project through discovery, mapping and a full run
+// and checks the destination, the balance, a re-run and a delta run.
+func fullMigration(t *testing.T, a api, op api, accountID, projectID string, tn tenants) {
+	t.Helper()
+	srcMbs, err := tn.src.ListMailboxes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(srcMbs)
+
+	// Discovery: free, exact, and writes nothing.
+	var created struct {
+		Run run `json:"run"`
+	}
+	a.must("POST", "/api/projects/"+projectID+"/runs", map[string]any{"mode": "discovery"}, &created)
+	if r := a.waitRun(created.Run.ID, 2*time.Minute); r.State != "completed" {
+		t.Fatalf("discovery ended %s: %s %s", r.State, r.Code, r.Reason)
+	}
+	var disc struct {
+		SourceMailboxes int `json:"sourceMailboxes"`
+		Total           int `json:"total"`
+	}
+	a.must("GET", "/api/projects/"+projectID+"/discovery?limit=1000", nil, &disc)
+	if disc.SourceMailboxes != n {
+		t.Fatalf("discovery found %d source mailboxes, want %d", disc.SourceMailboxes, n)
+	}
+
+	// Mapping: the one person without a destination mailbox is an
+	// exception; flag it for automatic creation.
+	var mp struct {
+		Entries []mappingEntry `json:"entries"`
+	}
+	a.must("GET", "/api/projects/"+projectID+"/mapping?exceptionsOnly=true", nil, &mp)
+	if len(mp.Entries) != 1 || mp.Entries[0].Exception == "" {
+		t.Fatalf("mapping exceptions: %+v", mp.Entries)
+	}
+	missing := mp.Entries[0].Source.PrimaryAddress
+	newDst := strings.SplitN(missing, "@", 2)[0] + "@" + domainOf(t, tn.dst)
+	a.must("PATCH", "/api/projects/"+projectID+"/mapping", map[string]any{"edits": []any{map[string]string{"source": missing, "destination": newDst, "action": "create"}}}, nil)
+
+	var before balance
+	a.must("GET", "/api/credits", nil, &before)
+
+	// The full run.
+	a.must("POST", "/api/projects/"+projectID+"/runs", map[string]any{"mode": "full"}, &created)
+	if r := a.waitRun(created.Run.ID, 5*time.Minute); r.State != "completed" {
+		t.Fatalf("full run ended %s: %s %s", r.State, r.Code, r.Reason)
+	}
+	checkDestination(t, tn, srcMbs, missing, newDst)
+	var after balance
+	a.must("GET", "/api/credits", nil, &after)
+	if after.Consumed-before.Consumed != n || after.Available != before.Available-n || after.Held != 0 {
+		t.Fatalf("balance before %+v after %+v: want exactly %d consumed and nothing held", before, after, n)
+	}
+
+	// A re-run charges nothing and adds nothing.
+	a.must("POST", "/api/projects/"+projectID+"/runs", map[string]any{"mode": "full"}, &created)
+	if r := a.waitRun(created.Run.ID, 5*time.Minute); r.State != "completed" {
+		t.Fatalf("re-run ended %s: %s", r.State, r.Reason)
+	}
+	checkDestination(t, tn, srcMbs, missing, newDst)
+	var again balance
+	a.must("GET", "/api/credits", nil, &again)
+	if again.Consumed != after.Consumed || again.Available != after.Available {
+		t.Fatalf("re-run changed the balance: %+v -> %+v", after, again)
+	}
+
+	// A delta run moves only what arrived since.
+	first := srcMbs[0]
+	folders, err := tn.src.Folders(context.Background(), first.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inbox string
+	for _, f := range folders {
+		if f.Role == platform.RoleInbox {
+			inbox = f.ID
+		}
+	}
+	if _, err := tn.src.WriteItem(context.Background(), first.ID, inbox, platformtest.Message("arrived after the full run", 2000), "new-mail-1"); err != nil {
+		t.Fatal(err)
+	}
+	dstFirst := tn.mailboxByAddress(t, tn.dst, dstAddress(t, tn, first.PrimaryAddress))
+	beforeDelta := items(t, tn.dst, dstFirst.ID)
+	a.must("POST", "/api/projects/"+projectID+"/runs", map[string]any{"mode": "delta"}, &created)
+	if r := a.waitRun(created.Run.ID, 5*time.Minute); r.State != "completed" {
+		t.Fatalf("delta run ended %s: %s", r.State, r.Reason)
+	}
+	if got := items(t, tn.dst, dstFirst.ID); got != beforeDelta+1 {
+		t.Fatalf("delta run: destination has %d items, want %d", got, beforeDelta+1)
+	}
+	checkDestination(t, tn, srcMbs, missing, newDst)
+}
+
+func domainOf(t *testing.T, c platform.Connector) string {
+	mbs, err := c.ListMailboxes(context.Background())
+	if err != nil || len(mbs) == 0 {
+		t.Fatalf("destination mailboxes: %v", err)
+	}
+	return strings.SplitN(mbs[0].PrimaryAddress, "@", 2)[1]
+}
+
+func dstAddress(t *testing.T, tn tenants, srcAddr string) string {
+	return strings.SplitN(srcAddr, "@", 2)[0] + "@" + domainOf(t, tn.dst)
+}
+
+// checkDestination: every source mailbox's items are at the destination,
+// exactly once.
+func checkDestination(t *testing.T, tn tenants, srcMbs []platform.Mailbox, _, _ string) {
+	t.Helper()
+	total := 0
+	for _, m := range srcMbs {
+		dm := tn.mailboxByAddress(t, tn.dst, dstAddress(t, tn, m.PrimaryAddress))
+		want, got := items(t, tn.src, m.ID), items(t, tn.dst, dm.ID)
+		total += got
+		if got != want {
+			t.Errorf("%s: destination holds %d items, source %d", m.PrimaryAddress, got, want)
+		}
+		if tn.exactlyOnce != nil {
+			tn.exactlyOnce(t, dm.ID)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	if total == 0 {
+		t.Fatal("the destination is empty: nothing was migrated")
+	}
+	t.Logf("destination holds %d items in %d mailboxes, each exactly once", total, len(srcMbs))
+}
+
+var _ = fmt.Sprint
