@@ -10,6 +10,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"io"
 	"net/http"
 	"strconv"
@@ -45,7 +49,9 @@ func callerFrom(ctx context.Context) caller {
 func (s *Service) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.correlate, s.recover)
-	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
 	r.Get("/api/openapi.json", s.serveOpenAPI)
 	r.Group(func(r chi.Router) {
 		r.Use(s.authenticate)
@@ -65,7 +71,18 @@ func (s *Service) correlate(next http.Handler) http.Handler {
 			id = uuid.NewString()
 		}
 		w.Header().Set("X-Correlation-Id", id)
-		next.ServeHTTP(w, r.WithContext(bus.ContextWithCorrelation(r.Context(), id)))
+		// Every request is the root (or, with a traceparent header, a
+		// child) of the trace its events carry across the services.
+		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := otel.Tracer("mailferry/project").Start(ctx, r.Method+" "+r.URL.Path,
+			trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("mailferry.correlation_id", id)))
+		defer span.End()
+		r = r.WithContext(bus.ContextWithCorrelation(ctx, id))
+		next.ServeHTTP(w, r)
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+			span.SetName(r.Method + " " + rc.RoutePattern())
+		}
 	})
 }
 

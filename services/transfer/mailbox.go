@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"sync"
 	"time"
@@ -43,9 +46,12 @@ func (s *Service) handle(ctx context.Context, sh int, msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
-	if corr := msg.Headers().Get(bus.HeaderCorrelation); corr != "" {
-		ctx = bus.ContextWithCorrelation(ctx, corr)
-	}
+	// The job carries the run's trace context: the mailbox's work is a span
+	// of the same trace as the request that started the run.
+	ctx = bus.ExtractContext(ctx, msg.Headers())
+	ctx, span := otel.Tracer("mailferry/transfer").Start(ctx, "transfer mailbox",
+		trace.WithAttributes(attribute.String("mailferry.run_id", job.RunID), attribute.String("mailferry.project_id", job.ProjectID), attribute.Int("mailferry.shard", sh)))
+	defer span.End()
 	key := shard.MailboxKey(job.Pair.SourceID)
 	log := s.log.With("run_id", job.RunID, "project_id", job.ProjectID, "mailbox", key, "shard", sh)
 	stop := s.keepAlive(msg)

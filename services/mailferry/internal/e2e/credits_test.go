@@ -1,0 +1,169 @@
+package e2e
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailferry/mailferry/libs/bus/bustest"
+	"github.com/mailferry/mailferry/libs/platform/memory"
+	"github.com/mailferry/mailferry/services/mailferry/internal/client"
+)
+
+// discoverAndMap runs discovery and excludes the mapping's exceptions, so
+// the project's runnable mailboxes are the sandbox's matched ones.
+func discoverAndMap(t *testing.T, a api, pid string) {
+	t.Helper()
+	var created struct {
+		Run run `json:"run"`
+	}
+	a.must("POST", "/api/projects/"+pid+"/runs", map[string]any{"mode": "discovery"}, &created)
+	if r := a.waitRun(created.Run.ID, 2*time.Minute); r.State != "completed" {
+		t.Fatalf("discovery: %+v", r)
+	}
+	var mp struct {
+		Entries []mappingEntry `json:"entries"`
+	}
+	a.must("GET", "/api/projects/"+pid+"/mapping?exceptionsOnly=true", nil, &mp)
+	for _, e := range mp.Entries {
+		a.must("PATCH", "/api/projects/"+pid+"/mapping", map[string]any{"edits": []any{map[string]string{"source": e.Source.PrimaryAddress, "action": "exclude"}}}, nil)
+	}
+}
+
+func destinationItems(t *testing.T, sb *sandbox) int {
+	n := 0
+	mbs, _ := sb.dst.ListMailboxes(t.Context())
+	for _, m := range mbs {
+		n += sb.dst.Count(m.ID)
+	}
+	return n
+}
+
+// TestInsufficientCredits: a full run the balance cannot cover is refused
+// up front with "needs N credits, has M", and nothing moves.
+func TestInsufficientCredits(t *testing.T) {
+	sb := newSandbox(t, 4, 10) // 3 mapped mailboxes
+	c := startCluster(t)
+	a, _, _, pid := setup(t, c.api, sb, 2)
+	discoverAndMap(t, a, pid)
+
+	var resp struct {
+		Run run `json:"run"`
+	}
+	code, err := a.do("POST", "/api/projects/"+pid+"/runs", map[string]any{"mode": "full"}, &resp)
+	apiErr, ok := err.(*client.APIError)
+	if code != 402 || !ok || apiErr.Code != "credits_insufficient" || apiErr.Cause != "needs 3 credits, has 2" {
+		t.Fatalf("got %d %v, want 402 credits_insufficient \"needs 3 credits, has 2\"", code, err)
+	}
+	if resp.Run.State != "rejected" {
+		t.Fatalf("run state %q", resp.Run.State)
+	}
+	var bal balance
+	a.must("GET", "/api/credits", nil, &bal)
+	if bal.Available != 2 || bal.Held != 0 || bal.Consumed != 0 {
+		t.Fatalf("balance after a refused run: %+v", bal)
+	}
+	time.Sleep(300 * time.Millisecond) // give a wrong transfer a chance to show
+	dump := bustest.Dump(t, c.bus)
+	if strings.Contains(dump, "transfer.run_started") || strings.Contains(dump, "transfer.mailbox_job") {
+		t.Fatal("a transfer job was emitted for a refused run")
+	}
+	if n := destinationItems(t, sb); n != 0 {
+		t.Fatalf("%d items moved for a refused run", n)
+	}
+}
+
+// TestCreditRace: two full runs race for a balance that covers one; exactly
+// one proceeds and the balance is never overdrawn.
+func TestCreditRace(t *testing.T) {
+	sb := newSandbox(t, 4, 5)
+	c := startCluster(t)
+	a, _, _, pidA := setup(t, c.api, sb, 4) // each project needs 3
+	var p struct {
+		ID string `json:"id"`
+	}
+	a.must("POST", "/api/projects", map[string]string{"name": "second", "source": "memory", "destination": "memory"}, &p)
+	pidB := p.ID
+	for side, tn := range map[string]*memory.Tenant{"source": sb.src, "destination": sb.dst} {
+		a.must("PUT", "/api/projects/"+pidB+"/credentials/"+side, map[string]any{"fields": map[string]string{"endpoint": sb.url, "tenant": tn.Name()}, "secrets": map[string]string{"token": tn.Token()}}, nil)
+	}
+	discoverAndMap(t, a, pidA)
+	discoverAndMap(t, a, pidB)
+
+	codes := make([]int, 2)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, pid := range []string{pidA, pidB} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			codes[i], _ = a.do("POST", "/api/projects/"+pid+"/runs", map[string]any{"mode": "full"}, nil)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	won, lost := 0, 0
+	for _, code := range codes {
+		switch code {
+		case 201:
+			won++
+		case 402:
+			lost++
+		}
+	}
+	if won != 1 || lost != 1 {
+		t.Fatalf("answers %v: want exactly one run approved (201) and one refused (402)", codes)
+	}
+	bustest.Eventually(t, 2*time.Minute, "the winning run to consume its credits", func() bool {
+		var bal balance
+		a.do("GET", "/api/credits", nil, &bal)
+		return bal.Consumed == 3 && bal.Held == 0
+	})
+	var bal balance
+	a.must("GET", "/api/credits", nil, &bal)
+	if bal.Available != 1 {
+		t.Fatalf("balance %+v: want 1 available", bal)
+	}
+}
+
+type progressRun struct {
+	Totals struct {
+		Items int `json:"items"`
+	} `json:"totals"`
+}
+
+// TestCancelReleasesHolds: cancelling a full run stops it; mailboxes that
+// never started are not charged and their holds are released.
+func TestCancelReleasesHolds(t *testing.T) {
+	sb := newSandbox(t, 4, 40)
+	sb.dst.SetFaults(memory.Faults{WriteDelay: 50 * time.Millisecond})
+	c := startCluster(t, "MAILFERRY_TRANSFER_CONCURRENCY=1")
+	a, _, _, pid := setup(t, c.api, sb, 3)
+	discoverAndMap(t, a, pid)
+	var created struct {
+		Run run `json:"run"`
+	}
+	a.must("POST", "/api/projects/"+pid+"/runs", map[string]any{"mode": "full"}, &created)
+	bustest.Eventually(t, time.Minute, "items moving", func() bool {
+		var p progressRun
+		a.do("GET", "/api/runs/"+created.Run.ID+"/progress", nil, &p)
+		return p.Totals.Items >= 3
+	})
+	a.must("POST", "/api/runs/"+created.Run.ID+"/cancel", nil, nil)
+	if r := a.waitRun(created.Run.ID, 2*time.Minute); r.State != "cancelled" {
+		t.Fatalf("run ended %s, want cancelled", r.State)
+	}
+	var bal balance
+	bustest.Eventually(t, time.Minute, "holds released", func() bool {
+		a.do("GET", "/api/credits", nil, &bal)
+		return bal.Held == 0
+	})
+	if bal.Consumed < 1 || bal.Consumed >= 3 || bal.Available != 3-bal.Consumed {
+		t.Fatalf("balance after cancel %+v: want only started mailboxes charged and the rest released", bal)
+	}
+	if n := destinationItems(t, sb); n >= 120 {
+		t.Fatalf("cancel did not stop the run: %d items moved", n)
+	}
+}
