@@ -1,0 +1,63 @@
+package connect_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/mailferry/mailferry/libs/connect"
+	"github.com/mailferry/mailferry/libs/errs"
+	"github.com/mailferry/mailferry/libs/platform"
+	"github.com/mailferry/mailferry/libs/platform/memory"
+)
+
+type secrets map[string]map[string]string
+
+func (s secrets) Get(_ context.Context, ref string) (map[string]string, error) {
+	v, ok := s[ref]
+	if !ok {
+		return nil, errs.New(errs.NotFound, "no credentials under "+ref, "")
+	}
+	return v, nil
+}
+
+func TestOpen(t *testing.T) {
+	t.Parallel()
+	store := memory.NewStore()
+	tn := store.AddTenant("t", "t.example")
+	tn.AddMailbox(platform.Mailbox{PrimaryAddress: "a@t.example"})
+	srv := httptest.NewServer(memory.NewHandler(store))
+	defer srv.Close()
+	op, err := connect.NewOpener(secrets{"good": {"token": tn.Token()}, "bad": {"token": "nope"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	fields := map[string]string{"endpoint": srv.URL, "tenant": "t"}
+
+	c, err := op.Open(ctx, platform.Memory, fields, "good")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mbs, err := c.ListMailboxes(ctx); err != nil || len(mbs) != 1 {
+		t.Fatalf("list: %v %v", mbs, err)
+	}
+	c, _ = op.Open(ctx, platform.Memory, fields, "bad")
+	if _, err := c.ListMailboxes(ctx); !errs.Is(err, errs.AuthFailed) {
+		t.Fatalf("wrong token: %v", err)
+	}
+	if _, err := op.Open(ctx, platform.Memory, fields, "missing"); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("missing secret: %v", err)
+	}
+	for _, k := range []platform.Kind{platform.M365, platform.Google, platform.Exchange} {
+		if _, err := op.Open(ctx, k, nil, "good"); !errs.Is(err, errs.UnsupportedPlatform) {
+			t.Errorf("%s: %v, want platform_unsupported until its connector lands", k, err)
+		}
+	}
+	if _, err := op.Open(ctx, "lotus", nil, "good"); !errs.Is(err, errs.Invalid) {
+		t.Fatalf("unknown platform: %v", err)
+	}
+	if _, err := connect.NewOpener(nil, nil); err == nil {
+		t.Fatal("nil secret reader accepted")
+	}
+}
