@@ -92,6 +92,31 @@ func fullMigration(t *testing.T, a api, op api, accountID, projectID string, tn 
 	newDst := strings.SplitN(missing, "@", 2)[0] + "@" + domainOf(t, tn.dst)
 	a.must("PATCH", "/api/projects/"+projectID+"/mapping", map[string]any{"edits": []any{map[string]string{"source": missing, "destination": newDst, "action": "create"}}}, nil)
 
+	// CSV: the export round-trips, and a bad import names its rows and
+	// changes nothing.
+	csv, _, err := a.c.Do(context.Background(), "GET", "/api/projects/"+projectID+"/mapping.csv", nil)
+	if err != nil || !strings.HasPrefix(strings.ToLower(string(csv)), "source,destination,action") {
+		t.Fatalf("mapping export: %v\n%s", err, csv)
+	}
+	bad := "source,destination,action\nnobody@nowhere.example,x@y.example,migrate\n" + srcMbs[0].PrimaryAddress + ",,teleport\n"
+	var rej struct {
+		RowErrors []struct {
+			Row  int    `json:"row"`
+			Code string `json:"code"`
+		} `json:"rowErrors"`
+	}
+	code, _ := a.do("PUT", "/api/projects/"+projectID+"/mapping.csv", []byte(bad), &rej)
+	if code != 422 || len(rej.RowErrors) < 2 || rej.RowErrors[0].Row != 2 || rej.RowErrors[0].Code != "unknown_source" {
+		t.Fatalf("bad CSV import: %d %+v", code, rej)
+	}
+	var still struct {
+		Entries []mappingEntry `json:"entries"`
+	}
+	a.must("GET", "/api/projects/"+projectID+"/mapping?exceptionsOnly=true", nil, &still)
+	if len(still.Entries) != 0 {
+		t.Fatalf("a rejected import changed the mapping: %+v", still.Entries)
+	}
+
 	var before balance
 	a.must("GET", "/api/credits", nil, &before)
 

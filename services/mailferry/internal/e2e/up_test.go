@@ -3,8 +3,10 @@ package e2e
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,4 +60,28 @@ func TestUp(t *testing.T) {
 		dst: memory.NewClient(demo.SandboxURL, "fabrikam", demo.DstToken, nil),
 	}
 	fullMigration(t, a, op, demo.AccountID, demo.ProjectID, tn)
+
+	// The CLI speaks the same API.
+	cli := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(binary, args...)
+		cmd.Env = append(os.Environ(), "MAILFERRY_API_URL="+apiURL, "MAILFERRY_API_KEY="+demo.APIKey)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("mailferry %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	if out := cli("run", "list", demo.ProjectID); strings.Count(out, `"state": "completed"`) < 4 {
+		t.Fatalf("run list shows fewer than the 4 completed runs:\n%s", out)
+	}
+	if out := cli("credits", "balance"); !strings.Contains(out, `"consumed": 5`) {
+		t.Fatalf("credits balance:\n%s", out)
+	}
+	cmd := exec.Command(binary, "project", "create", "--name", "x", "--source", "lotus", "--destination", "m365")
+	cmd.Env = append(os.Environ(), "MAILFERRY_API_URL="+apiURL, "MAILFERRY_API_KEY="+demo.APIKey)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "invalid_input: source:") {
+		t.Fatalf("a bad CLI request must fail with the coded error: %v\n%s", err, out)
+	}
 }
