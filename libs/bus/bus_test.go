@@ -193,7 +193,7 @@ func TestPoisonQueue(t *testing.T) {
 	defer cancel()
 	var attempts atomic.Int64
 	handled := make(chan int, 10)
-	err := b.Handle(bus.Consumer{Name: "poisoned", Stream: "PROJECT", Subject: []string{"project.test.poison"}, Retries: 2},
+	err := b.Handle(bus.Consumer{Name: "poisoned", Stream: "PROJECT", Subject: []string{"project.test.poison"}, Retries: 2, Deliveries: 1},
 		func(ctx context.Context, env bus.Envelope) error {
 			p := env.Event.(pinged)
 			if p.N == 13 {
@@ -269,4 +269,113 @@ func TestHandledEventIsSkippedWhenRedelivered(t *testing.T) {
 	if c := calls.Load(); c != 2 {
 		t.Fatalf("handler called %d times, want 2", c)
 	}
+}
+
+// TestTransientFailureIsRedeliveredNotPoisoned: a handler that fails for a
+// while (a dependency restarting) gets the event again after its in-process
+// retries, instead of losing it to the poison queue.
+func TestTransientFailureIsRedeliveredNotPoisoned(t *testing.T) {
+	t.Parallel()
+	srv := bustest.RunServer(t, "")
+	b := bustest.Open(t, srv.ClientURL())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var attempts atomic.Int64
+	done := make(chan bus.Envelope, 1)
+	err := b.Handle(bus.Consumer{Name: "transient", Stream: "PROJECT", Subject: []string{"project.test.transient"}, Retries: 1},
+		func(ctx context.Context, env bus.Envelope) error {
+			if attempts.Add(1) <= 4 { // two whole deliveries fail
+				return errors.New("billing is restarting")
+			}
+			done <- env
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = b.Run(ctx) }()
+	<-b.Running()
+	if _, err := b.Publish(ctx, "project.test.transient", pinged{N: 1}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case env := <-done:
+		if env.Delivered != 3 {
+			t.Fatalf("handled on delivery %d, want 3", env.Delivered)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("event never handled (%d attempts)", attempts.Load())
+	}
+	st, _ := b.JetStream().Stream(ctx, "POISON")
+	if _, err := st.GetLastMsgForSubject(ctx, bus.PoisonSubject("transient")); err == nil {
+		t.Fatal("a transient failure was sent to the poison queue")
+	}
+}
+
+// TestFollowAfterEverythingAgedOut: a stream whose messages have all expired
+// (or been purged) still has a last sequence; following it must not wait
+// for a message that will never come.
+func TestFollowAfterEverythingAgedOut(t *testing.T) {
+	t.Parallel()
+	srv := bustest.RunServer(t, "")
+	b := bustest.Open(t, srv.ClientURL())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := 0; i < 3; i++ {
+		if _, err := b.Publish(ctx, "progress.mailbox.r.k", pinged{N: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, _ := b.JetStream().Stream(ctx, "PROGRESS")
+	if err := st.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var seen atomic.Int64
+	if _, err := b.Follow(ctx, []string{"PROGRESS"}, func(bus.Envelope) { seen.Add(1) }); err != nil {
+		t.Fatalf("follow: %v", err)
+	}
+	if _, err := b.Publish(ctx, "progress.mailbox.r.k", pinged{N: 9}); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, 10*time.Second, "the new event followed", func() bool { return seen.Load() == 1 })
+}
+
+// TestParallelConsumer: with Parallel > 1 a long handler does not hold up
+// the next event (one tenant's big discovery must not block another's).
+func TestParallelConsumer(t *testing.T) {
+	t.Parallel()
+	srv := bustest.RunServer(t, "")
+	b := bustest.Open(t, srv.ClientURL())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var inFlight, peak atomic.Int64
+	release := make(chan struct{})
+	var handled atomic.Int64
+	err := b.Handle(bus.Consumer{Name: "parallel", Stream: "PROJECT", Subject: []string{"project.test.parallel"}, Parallel: 3},
+		func(ctx context.Context, env bus.Envelope) error {
+			n := inFlight.Add(1)
+			for {
+				p := peak.Load()
+				if n <= p || peak.CompareAndSwap(p, n) {
+					break
+				}
+			}
+			<-release
+			inFlight.Add(-1)
+			handled.Add(1)
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = b.Run(ctx) }()
+	<-b.Running()
+	for i := 0; i < 3; i++ {
+		if _, err := b.Publish(ctx, "project.test.parallel", pinged{N: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bustest.Eventually(t, 20*time.Second, "three events in flight at once", func() bool { return peak.Load() == 3 })
+	close(release)
+	bustest.Eventually(t, 20*time.Second, "all handled", func() bool { return handled.Load() == 3 })
 }

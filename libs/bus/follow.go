@@ -75,6 +75,12 @@ func (b *Bus) Follow(ctx context.Context, streams []string, apply func(Envelope)
 			f.Stop()
 			return nil, err
 		}
+		if info.State.Msgs == 0 {
+			// Everything aged out (or nothing was ever published): the
+			// last sequence will never be delivered, so there is nothing
+			// to wait for.
+			continue
+		}
 		if err := f.WaitFor(ctx, spec.Stream, info.State.LastSeq); err != nil {
 			f.Stop()
 			return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,8 +43,13 @@ type Consumer struct {
 	// MaxDeliver bounds redeliveries after crashes or ack timeouts
 	// (default unlimited: a crash loop must not lose an event).
 	MaxDeliver int
-	// Retries before the poison queue (default 5).
+	// Retries in process, with backoff, within one delivery (default 5).
 	Retries int
+	// Deliveries before the poison queue (default 20): after the in-process
+	// retries an event is handed back to the server and redelivered with a
+	// growing delay, so an outage of a few minutes (a leader election, a
+	// service restarting) delays events instead of parking them.
+	Deliveries int
 	// DeliverNew starts a new consumer at new events instead of the
 	// stream's beginning.
 	DeliverNew bool
@@ -51,6 +57,11 @@ type Consumer struct {
 	// that legitimately run long (a discovery of thousands of mailboxes):
 	// the event is redelivered only once this much time has passed.
 	AckWait time.Duration
+	// Parallel is how many events this process handles at once (default
+	// 1). Above 1, events are no longer handled in stream order, so only
+	// reactors whose decisions are independent per event (each run's
+	// discovery) or guarded by expected-sequence appends may use it.
+	Parallel int
 }
 
 // PoisonSubject is where a consumer's failed events go.
@@ -66,6 +77,9 @@ func (b *Bus) Handle(c Consumer, h Handler) error {
 	}
 	if c.Retries == 0 {
 		c.Retries = 5
+	}
+	if c.Deliveries <= 0 {
+		c.Deliveries = 20
 	}
 	if c.AckWait <= 0 {
 		c.AckWait = b.cfg.AckWait
@@ -84,9 +98,62 @@ func (b *Bus) Handle(c Consumer, h Handler) error {
 		r.AddMiddleware(middleware.Recoverer)
 		b.router = r
 	}
-	nc, err := b.connect("-" + c.Name)
+	poison, err := wmjs.NewPublisher(wmjs.PublisherConfig{
+		Conn:            b.nc,
+		Logger:          b.wlog,
+		ConfigureStream: func(topic string) jetstream.StreamConfig { return jetstream.StreamConfig{Name: topic} },
+	})
 	if err != nil {
 		return err
+	}
+	pq, err := middleware.PoisonQueueWithFilter(poison, PoisonSubject(c.Name), func(err error) bool {
+		var perm permanent
+		return errors.As(err, &perm)
+	})
+	if err != nil {
+		return err
+	}
+	retry := middleware.Retry{
+		MaxRetries:      c.Retries,
+		InitialInterval: 50 * time.Millisecond,
+		MaxInterval:     2 * time.Second,
+		Multiplier:      2,
+		ShouldRetry: func(p middleware.RetryParams) bool {
+			var perm permanent
+			return !errors.As(p.Err, &perm)
+		},
+		Logger: b.wlog,
+	}
+	if c.Parallel < 1 {
+		c.Parallel = 1
+	}
+	// watermill hands a subscription's events to its handler one at a
+	// time, so parallelism is several subscriptions of one durable consumer.
+	for i := 0; i < c.Parallel; i++ {
+		sub, err := b.subscriber(c)
+		if err != nil {
+			return err
+		}
+		name := c.Name
+		if i > 0 {
+			name = fmt.Sprintf("%s-%d", c.Name, i+1)
+		}
+		handler := b.router.AddConsumerHandler(name, c.Name, sub, func(msg *message.Message) error {
+			return b.dispatch(msg, c.Name, h, dedup)
+		})
+		// Outermost first: the poison queue sees an error only once every
+		// retry has failed.
+		handler.AddMiddleware(pq, lastDelivery(c.Deliveries), retry.Middleware)
+	}
+	return nil
+}
+
+// subscriber returns a watermill subscriber, on its own connection, bound
+// to the durable consumer c.
+func (b *Bus) subscriber(c Consumer) (*wmjs.Subscriber, error) {
+	nc, err := b.connect("-" + c.Name)
+	if err != nil {
+		return nil, err
 	}
 	cons := c
 	sub, err := wmjs.NewSubscriber(wmjs.SubscriberConfig{
@@ -95,6 +162,7 @@ func (b *Bus) Handle(c Consumer, h Handler) error {
 		AckWaitTimeout: cons.AckWait,
 		AckAsync:       false,
 		Unmarshaler:    unmarshaler{},
+		NakDelay:       backoff{},
 		ResourceInitializer: func(ctx context.Context, js jetstream.JetStream, _ string) (jetstream.Consumer, func(context.Context, watermill.LoggerAdapter), error) {
 			cfg := jetstream.ConsumerConfig{
 				Durable:        cons.Name,
@@ -102,7 +170,7 @@ func (b *Bus) Handle(c Consumer, h Handler) error {
 				AckWait:        cons.AckWait,
 				MaxDeliver:     cons.MaxDeliver,
 				FilterSubjects: cons.Subject,
-				MaxAckPending:  1,
+				MaxAckPending:  c.Parallel,
 			}
 			if cons.DeliverNew {
 				cfg.DeliverPolicy = jetstream.DeliverNewPolicy
@@ -118,38 +186,40 @@ func (b *Bus) Handle(c Consumer, h Handler) error {
 	})
 	if err != nil {
 		nc.Close()
-		return err
+		return nil, err
 	}
-	poison, err := wmjs.NewPublisher(wmjs.PublisherConfig{
-		Conn:            b.nc,
-		Logger:          b.wlog,
-		ConfigureStream: func(topic string) jetstream.StreamConfig { return jetstream.StreamConfig{Name: topic} },
-	})
-	if err != nil {
-		return err
+	return sub, nil
+}
+
+// lastDelivery turns the error of an event's last allowed delivery into a
+// permanent one, so the poison queue takes it instead of another redelivery.
+func lastDelivery(limit int) message.HandlerMiddleware {
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			out, err := h(msg)
+			if err != nil {
+				var perm permanent
+				if n, _ := strconv.Atoi(msg.Metadata.Get(metaDelivered)); n >= limit && !errors.As(err, &perm) {
+					err = Permanent(fmt.Errorf("gave up after %d deliveries: %w", n, err))
+				}
+			}
+			return out, err
+		}
 	}
-	pq, err := middleware.PoisonQueueWithFilter(poison, PoisonSubject(c.Name), func(error) bool { return true })
-	if err != nil {
-		return err
+}
+
+// backoff is the redelivery delay after a failed delivery: 1s, 2s, 4s ...
+// up to a minute.
+type backoff struct{}
+
+func (backoff) WaitTime(delivered uint64) time.Duration {
+	if delivered < 1 {
+		return time.Second
 	}
-	handler := b.router.AddConsumerHandler(c.Name, c.Name, sub, func(msg *message.Message) error {
-		return b.dispatch(msg, c.Name, h, dedup)
-	})
-	retry := middleware.Retry{
-		MaxRetries:      c.Retries,
-		InitialInterval: 50 * time.Millisecond,
-		MaxInterval:     2 * time.Second,
-		Multiplier:      2,
-		ShouldRetry: func(p middleware.RetryParams) bool {
-			var perm permanent
-			return !errors.As(p.Err, &perm)
-		},
-		Logger: b.wlog,
+	if delivered > 6 {
+		return time.Minute
 	}
-	// Outermost first: the poison queue sees an error only once every retry
-	// has failed.
-	handler.AddMiddleware(pq, retry.Middleware)
-	return nil
+	return time.Second << (delivered - 1)
 }
 
 // dispatch decodes, traces and deduplicates one event, then calls h.

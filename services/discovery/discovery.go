@@ -65,6 +65,9 @@ func (s *Service) Start(ctx context.Context) error {
 		Stream:  "PROJECT",
 		Subject: []string{"project.run.>"},
 		AckWait: s.cfg.AckWait,
+		// Runs are independent: one tenant's long discovery must not hold
+		// up another's.
+		Parallel: 4,
 	}, s.handleRun); err != nil {
 		return fmt.Errorf("discovery: reactor: %w", err)
 	}

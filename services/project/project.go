@@ -75,7 +75,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	s.fol = fol
-	if err := s.d.Bus.Handle(bus.Consumer{Name: "project-runs", Stream: "PROJECT", Subject: []string{"project.run.>"}}, s.onRunEvent); err != nil {
+	if err := s.d.Bus.Handle(bus.Consumer{Name: "project-runs", Stream: "PROJECT", Subject: []string{"project.run.>"}, Parallel: 4}, s.onRunEvent); err != nil {
 		return err
 	}
 	if err := s.d.Bus.Handle(bus.Consumer{Name: "project-billing", Stream: "BILLING", Subject: []string{"billing.account.>"}}, s.onBillingEvent); err != nil {

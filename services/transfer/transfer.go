@@ -172,7 +172,7 @@ func (s *Service) Start(ctx context.Context) error {
 		*k.kv = kv
 	}
 	if !s.cfg.NoCoordinator {
-		if err := s.d.Bus.Handle(bus.Consumer{Name: ConsumerRuns, Stream: "PROJECT", Subject: []string{project.RunSubject(">")}}, s.onProjectRun); err != nil {
+		if err := s.d.Bus.Handle(bus.Consumer{Name: ConsumerRuns, Stream: "PROJECT", Subject: []string{project.RunSubject(">")}, Parallel: 4}, s.onProjectRun); err != nil {
 			return fmt.Errorf("transfer: %s: %w", ConsumerRuns, err)
 		}
 		if err := s.d.Bus.Handle(bus.Consumer{Name: ConsumerProgress, Stream: "TRANSFER", Subject: []string{"transfer.run.>"}}, s.onTransferRun); err != nil {
