@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -433,7 +434,7 @@ func TestRerunOfChargedProjectNeedsNothing(t *testing.T) {
 	if err := b.Query(context.Background(), "billing", "quote", QuoteRequest{AccountID: acct, ProjectID: "p1", MailboxIDs: []string{"m1", "m2", "m3"}}, &q); err != nil {
 		t.Fatal(err)
 	}
-	if q != (Quote{Needed: 1, Available: 0, AlreadyCharged: 2}) {
+	if !reflect.DeepEqual(q, Quote{Needed: 1, Available: 0, AlreadyCharged: 2, Charged: []string{"m1", "m2"}}) {
 		t.Fatalf("quote %+v", q)
 	}
 

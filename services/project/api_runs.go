@@ -365,7 +365,7 @@ func (s *Service) createRun(w http.ResponseWriter, r *http.Request) {
 		blocked = rn.Blocked
 		ev.Pairs = rn.Pairs
 		if req.Mode == events.ModeDelta {
-			ev.Pairs, err = s.deltaPairs(p.ID, rn.Pairs)
+			ev.Pairs, err = s.deltaPairs(r.Context(), p, rn.Pairs)
 			if err != nil {
 				writeErr(w, err)
 				return
@@ -406,25 +406,32 @@ func (s *Service) createRun(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// deltaPairs keeps the pairs that a full run of this project has already
-// started: a delta run is free, so it may only follow a full run.
-func (s *Service) deltaPairs(projectID string, pairs []events.Pair) ([]events.Pair, error) {
-	full := map[string]bool{}
-	for _, run := range s.model.Runs(projectID) {
-		if run.Mode == events.ModeFull && (run.State == model.StateRunning || model.Terminal(run.State) && run.State != model.StateRejected) {
-			for _, p := range run.Pairs {
-				full[p.SourceID] = true
-			}
-		}
+// deltaPairs keeps the pairs whose mailbox billing has charged in this
+// project: a delta run is free, so it may only move mailboxes that a full
+// run has paid for, whatever state that run ended in.
+func (s *Service) deltaPairs(ctx context.Context, p model.Project, pairs []events.Pair) ([]events.Pair, error) {
+	ids := make([]string, 0, len(pairs))
+	for _, pr := range pairs {
+		ids = append(ids, pr.SourceID)
 	}
-	if len(full) == 0 {
-		return nil, errs.New(errs.Invalid, "a delta run needs a full run of this project first", "start a full run; delta runs then move only what changed since")
+	var q struct {
+		Charged []string `json:"charged"`
+	}
+	if err := s.d.Bus.Query(ctx, "billing", "quote", map[string]any{"accountId": p.AccountID, "projectId": p.ID, "mailboxIds": ids}, &q); err != nil {
+		return nil, err
+	}
+	charged := map[string]bool{}
+	for _, id := range q.Charged {
+		charged[id] = true
 	}
 	var out []events.Pair
-	for _, p := range pairs {
-		if full[p.SourceID] {
-			out = append(out, p)
+	for _, pr := range pairs {
+		if charged[pr.SourceID] {
+			out = append(out, pr)
 		}
+	}
+	if len(out) == 0 {
+		return nil, errs.New(errs.Invalid, "a delta run needs a full run of these mailboxes first", "start a full run; delta runs then move only what changed since, for free")
 	}
 	return out, nil
 }

@@ -313,16 +313,20 @@ type Quote struct {
 	Needed         int `json:"needed"`
 	Available      int `json:"available"`
 	AlreadyCharged int `json:"alreadyCharged"`
+	// Charged lists the given mailboxes already charged in the project:
+	// the ones a free delta run may move.
+	Charged []string `json:"charged"`
 }
 
 // Quote prices a full run of mailboxIDs in a project, with the same rules as
 // Hold. Mailboxes held by an active run count as neither needed nor charged.
 func (a *Account) Quote(projectID string, mailboxIDs []string) Quote {
 	ids := distinct(slices.DeleteFunc(slices.Clone(mailboxIDs), func(s string) bool { return s == "" }))
-	q := Quote{Available: a.Available()}
+	q := Quote{Available: a.Available(), Charged: []string{}}
 	for _, m := range ids {
 		if a.IsCharged(projectID, m) {
 			q.AlreadyCharged++
+			q.Charged = append(q.Charged, m)
 		}
 	}
 	need, _ := a.needed(projectID, ids, "")

@@ -276,8 +276,8 @@ func TestQuote(t *testing.T) {
 	a := fold(bought(5), held("r0", proj, "m1", "m2"), consumed("r0", proj, "m1"), held("r9", proj2, "x"))
 	got := a.Quote(proj, []string{"m1", "m2", "m3", "m4", "m3", ""})
 	// m1 charged; m2 held by the active r0; m3, m4 need a credit each.
-	want := Quote{Needed: 2, Available: 5 - 1 - 1 - 1, AlreadyCharged: 1}
-	if got != want {
+	want := Quote{Needed: 2, Available: 5 - 1 - 1 - 1, AlreadyCharged: 1, Charged: []string{"m1"}}
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Quote = %+v, want %+v", got, want)
 	}
 }

@@ -72,6 +72,10 @@ func TestInsufficientCredits(t *testing.T) {
 	if n := destinationItems(t, sb); n != 0 {
 		t.Fatalf("%d items moved for a refused run", n)
 	}
+	// Nor can a free delta run move mailboxes no full run paid for.
+	if code, err := a.do("POST", "/api/projects/"+pid+"/runs", map[string]any{"mode": "delta"}, nil); code != 422 {
+		t.Fatalf("delta without a full run: %d %v, want 422", code, err)
+	}
 }
 
 // TestCreditRace: two full runs race for a balance that covers one; exactly
@@ -165,5 +169,16 @@ func TestCancelReleasesHolds(t *testing.T) {
 	}
 	if n := destinationItems(t, sb); n >= 120 {
 		t.Fatalf("cancel did not stop the run: %d items moved", n)
+	}
+	// A free delta run afterwards covers only the mailboxes that were paid for.
+	var delta struct {
+		Run struct {
+			ID        string `json:"id"`
+			Mailboxes int    `json:"mailboxes"`
+		} `json:"run"`
+	}
+	a.must("POST", "/api/projects/"+pid+"/runs", map[string]any{"mode": "delta"}, &delta)
+	if delta.Run.Mailboxes != bal.Consumed {
+		t.Fatalf("delta run covers %d mailboxes, but only %d were charged", delta.Run.Mailboxes, bal.Consumed)
 	}
 }
