@@ -52,7 +52,7 @@ func (o *Opener) Open(ctx context.Context, kind platform.Kind, fields map[string
 		if err != nil {
 			return nil, err
 		}
-		return c, nil
+		return wrap(c, secrets), nil
 	default:
 		return nil, errs.New(errs.UnsupportedPlatform,
 			"the "+Name(kind)+" connector is not part of this build yet",

@@ -2,7 +2,9 @@ package connect_test
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/mailferry/mailferry/libs/connect"
@@ -59,5 +61,37 @@ func TestOpen(t *testing.T) {
 	}
 	if _, err := connect.NewOpener(nil, nil); err == nil {
 		t.Fatal("nil secret reader accepted")
+	}
+}
+
+// echoing is a connector whose platform puts the password in its errors,
+// as some real servers do in their fault messages.
+type echoing struct {
+	platform.Connector
+	secret string
+}
+
+func (e echoing) ListMailboxes(context.Context) ([]platform.Mailbox, error) {
+	return nil, errs.Wrap(errs.AuthFailed, errors.New("server said: bad password "+e.secret), "login failed for password "+e.secret, "check "+e.secret)
+}
+
+func (e echoing) Stats(context.Context, string) (platform.Stats, error) {
+	return platform.Stats{}, context.Canceled
+}
+
+func TestErrorsNeverCarrySecrets(t *testing.T) {
+	t.Parallel()
+	const secret = "Sup3r-Secret!"
+	c := connect.WrapForTest(echoing{secret: secret}, map[string]string{"password": secret})
+	_, err := c.ListMailboxes(context.Background())
+	if err == nil || strings.Contains(err.Error(), secret) {
+		t.Fatalf("error leaks the secret: %v", err)
+	}
+	e, ok := errs.As(err)
+	if !ok || e.Code != errs.AuthFailed || strings.Contains(e.Cause+e.Action, secret) || !strings.Contains(e.Cause, "[redacted]") {
+		t.Fatalf("coded error not kept or not scrubbed: %+v", e)
+	}
+	if _, err := c.Stats(context.Background(), "x"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("an error without a secret must keep its chain: %v", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mailferry/mailferry/libs/bus"
 	"github.com/mailferry/mailferry/libs/connect"
+	"github.com/mailferry/mailferry/libs/errs"
 	"github.com/mailferry/mailferry/libs/obs"
 	"github.com/mailferry/mailferry/libs/vault"
 )
@@ -65,6 +66,12 @@ func Open(ctx context.Context, name string, cfg Config, log *slog.Logger) (*Deps
 
 // WithBus builds Deps around an already open bus.
 func WithBus(ctx context.Context, name string, b *bus.Bus, cfg Config, log *slog.Logger) (*Deps, error) {
+	if cfg.Bus.URL != "" && cfg.VaultKey == "" {
+		// A key file of its own would make this process unable to read
+		// what the others sealed, and the failure would only show in a run.
+		return nil, errs.New(errs.Invalid, "MAILFERRY_VAULT_KEY is required when MAILFERRY_NATS_URL is set",
+			"give every service process the same MAILFERRY_VAULT_KEY (head -c 32 /dev/urandom | base64)")
+	}
 	key, err := vault.LoadKey(cfg.VaultKey, cfg.Bus.DataDir)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
@@ -79,7 +80,7 @@ func (s *Service) correlate(next http.Handler) http.Handler {
 			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("mailferry.correlation_id", id)))
 		defer span.End()
 		r = r.WithContext(bus.ContextWithCorrelation(ctx, id))
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(failureLogger{ResponseWriter: w, r: r, log: s.d.Log}, r)
 		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
 			span.SetName(r.Method + " " + rc.RoutePattern())
 		}
@@ -240,6 +241,43 @@ func (s *Service) issueKey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, resp)
 }
 
+func (s *Service) listKeys(w http.ResponseWriter, r *http.Request) {
+	acct, err := s.account(r)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"keys": s.model.Keys(acct)})
+}
+
+// revokeKey makes a key unusable at once, e.g. after it leaked.
+func (s *Service) revokeKey(w http.ResponseWriter, r *http.Request) {
+	acct, err := s.account(r)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	keyID := chi.URLParam(r, "keyID")
+	found := false
+	for _, k := range s.model.Keys(acct) {
+		found = found || k.ID == keyID
+	}
+	if !found {
+		writeErr(w, notFound("key"))
+		return
+	}
+	seq, err := s.d.Bus.Publish(r.Context(), project.AccountSubject(acct), project.APIKeyRevoked{AccountID: acct, KeyID: keyID}, bus.WithID("revoke-"+keyID))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if err := s.fol.WaitFor(r.Context(), "PROJECT", seq); err != nil {
+		writeErr(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (s *Service) whoami(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
 	if c.operator {
@@ -278,7 +316,11 @@ func (s *Service) purchaseCredits(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	// With an Idempotency-Key, a client retrying after a timeout buys once.
 	reqID := uuid.NewString()
+	if k := r.Header.Get("Idempotency-Key"); k != "" {
+		reqID = "idem-" + HashKey(acct + "\x00" + k)[:32]
+	}
 	if _, err := s.d.Bus.Publish(ctx, project.AccountSubject(acct), project.CreditsPurchaseRequested{RequestID: reqID, AccountID: acct, Amount: req.Amount, Reference: req.Reference}, bus.WithID("purchase-"+reqID)); err != nil {
 		writeErr(w, err)
 		return
@@ -286,11 +328,24 @@ func (s *Service) purchaseCredits(w http.ResponseWriter, r *http.Request) {
 	// Billing records the purchase; answer with the balance that shows it.
 	var bal balanceResponse
 	err = poll(ctx, 10*time.Second, func(ctx context.Context) (bool, error) {
-		if err := s.d.Bus.Query(ctx, "billing", "balance", map[string]string{"accountId": acct}, &bal); err != nil {
+		var l struct {
+			Entries []struct {
+				RequestID string `json:"requestId"`
+			} `json:"entries"`
+		}
+		if err := s.d.Bus.Query(ctx, "billing", "ledger", map[string]string{"accountId": acct}, &l); err != nil {
 			return false, err
 		}
-		return bal.Purchased >= before.Purchased+req.Amount, nil
+		for i := len(l.Entries) - 1; i >= 0; i-- {
+			if l.Entries[i].RequestID == reqID {
+				return true, nil
+			}
+		}
+		return false, nil
 	})
+	if err == nil {
+		err = s.d.Bus.Query(ctx, "billing", "balance", map[string]string{"accountId": acct}, &bal)
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		writeJSON(w, http.StatusAccepted, map[string]any{"requestId": reqID, "state": "pending", "note": "billing has not recorded the purchase yet; check GET /api/credits"})
 		return
@@ -365,6 +420,10 @@ func (s *Service) createProject(w http.ResponseWriter, r *http.Request) {
 		err = errs.Field("source", fmt.Sprintf("%q is not a platform; use one of %s", req.Source, platformList()))
 	case !platform.Kind(req.Destination).Valid():
 		err = errs.Field("destination", fmt.Sprintf("%q is not a platform; use one of %s", req.Destination, platformList()))
+	case !s.cfg.AllowSandbox && platform.Kind(req.Source) == platform.Memory:
+		err = errs.Field("source", "the memory sandbox platform is switched off on this installation (MAILFERRY_ALLOW_SANDBOX)")
+	case !s.cfg.AllowSandbox && platform.Kind(req.Destination) == platform.Memory:
+		err = errs.Field("destination", "the memory sandbox platform is switched off on this installation (MAILFERRY_ALLOW_SANDBOX)")
 	}
 	if err != nil {
 		writeErr(w, err)
@@ -478,9 +537,31 @@ func statusOf(c errs.Code) int {
 func writeErr(w http.ResponseWriter, err error) {
 	e, ok := errs.As(err)
 	if !ok {
-		e = errs.New(errs.Internal, "mailferry failed to handle the request", "retry; if it keeps failing, report the X-Correlation-Id")
+		switch {
+		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrDisconnected):
+			e = errs.New(errs.Unavailable, "the event bus did not answer in time", "retry in a moment; nothing was changed unless the answer says otherwise")
+		default:
+			e = errs.New(errs.Internal, "mailferry failed to handle the request", "retry; if it keeps failing, report the X-Correlation-Id")
+		}
+	}
+	if h, ok := w.(interface{ logFailure(error) }); ok && statusOf(e.Code) >= 500 {
+		h.logFailure(err)
 	}
 	writeJSON(w, statusOf(e.Code), map[string]any{"error": e})
+}
+
+// failureLogger lets writeErr log a server-side failure with the request's
+// correlation id; the client sees only the coded error.
+type failureLogger struct {
+	http.ResponseWriter
+	r   *http.Request
+	log interface {
+		ErrorContext(context.Context, string, ...any)
+	}
+}
+
+func (f failureLogger) logFailure(err error) {
+	f.log.ErrorContext(f.r.Context(), "request failed", "method", f.r.Method, "path", f.r.URL.Path, "error", err)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -317,6 +317,10 @@ type runRequest struct {
 	Calendar  *bool    `json:"calendar"`
 	Contacts  *bool    `json:"contacts"`
 	Mailboxes []string `json:"mailboxes"`
+	// AllowPartial runs the named mailboxes that can run when others
+	// cannot; by default a run naming mailboxes is all or nothing, so a
+	// typo does not silently shrink it.
+	AllowPartial bool `json:"allowPartial"`
 }
 
 type runnable struct {
@@ -364,6 +368,10 @@ func (s *Service) createRun(w http.ResponseWriter, r *http.Request) {
 		}
 		blocked = rn.Blocked
 		ev.Pairs = rn.Pairs
+		if len(req.Mailboxes) > 0 && len(rn.Blocked) > 0 && !req.AllowPartial {
+			writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": errs.New(errs.Invalid, fmt.Sprintf("%d of the named mailboxes cannot run", len(rn.Blocked)), "fix them (see blocked) or send allowPartial: true to run the others"), "blocked": blocked})
+			return
+		}
 		if req.Mode == events.ModeDelta {
 			ev.Pairs, err = s.deltaPairs(r.Context(), p, rn.Pairs)
 			if err != nil {

@@ -32,6 +32,10 @@ type Config struct {
 	// DecisionWait is how long creating a run waits for its approval or
 	// rejection before answering 202 with state "requested".
 	DecisionWait time.Duration `env:"MAILFERRY_DECISION_WAIT" envDefault:"10s"`
+	// AllowSandbox accepts the memory sandbox platform in projects. It is
+	// off by default: a sandbox endpoint is any URL the caller names, and
+	// the workers would call it with the project's token.
+	AllowSandbox bool `env:"MAILFERRY_ALLOW_SANDBOX" envDefault:"false"`
 }
 
 // Service is the project service.

@@ -49,7 +49,9 @@ type harness struct {
 	svc  *project.Service
 }
 
-func start(t *testing.T) *harness {
+func start(t *testing.T) *harness { return startWith(t, true) }
+
+func startWith(t *testing.T, sandbox bool) *harness {
 	t.Helper()
 	srv := bustest.RunServer(t, "")
 	b := bustest.Open(t, srv.ClientURL())
@@ -61,7 +63,7 @@ func start(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := project.New(d, project.Config{HTTPAddr: "127.0.0.1:0", OperatorKey: opKey, DecisionWait: time.Second})
+	s, err := project.New(d, project.Config{HTTPAddr: "127.0.0.1:0", OperatorKey: opKey, DecisionWait: time.Second, AllowSandbox: sandbox})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,3 +306,47 @@ func TestRunDecisions(t *testing.T) {
 }
 
 var _ = slog.LevelInfo
+
+func TestRevokedKeyStopsWorking(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	acct, key := h.account(t, "K")
+	code, out := h.call(t, key, "POST", "/api/accounts/"+acct+"/keys", map[string]string{"label": "ci"})
+	if code != 201 {
+		t.Fatalf("issue: %d %v", code, out)
+	}
+	second, keyID := out["apiKey"].(string), out["keyId"].(string)
+	code, out = h.call(t, key, "GET", "/api/accounts/"+acct+"/keys", nil)
+	raw, _ := json.Marshal(out)
+	if code != 200 || len(out["keys"].([]any)) != 2 || strings.Contains(string(raw), second) || strings.Contains(string(raw), project.HashKey(second)) {
+		t.Fatalf("list keys: %d %s", code, raw)
+	}
+	if code, _ := h.call(t, second, "GET", "/api/projects", nil); code != 200 {
+		t.Fatalf("new key refused: %d", code)
+	}
+	if code, out := h.call(t, key, "DELETE", "/api/accounts/"+acct+"/keys/"+keyID, nil); code != 204 {
+		t.Fatalf("revoke: %d %v", code, out)
+	}
+	if code, out := h.call(t, second, "GET", "/api/projects", nil); code != 401 {
+		t.Fatalf("revoked key still works: %d %v", code, out)
+	}
+	if code, _ := h.call(t, key, "GET", "/api/projects", nil); code != 200 {
+		t.Fatal("revoking one key broke another")
+	}
+	if code, _ := h.call(t, key, "DELETE", "/api/accounts/"+acct+"/keys/key_nope", nil); code != 404 {
+		t.Fatalf("revoking an unknown key: %d", code)
+	}
+}
+
+func TestSandboxPlatformIsOffByDefault(t *testing.T) {
+	t.Parallel()
+	h := startWith(t, false)
+	_, key := h.account(t, "P")
+	code, out := h.call(t, key, "POST", "/api/projects", map[string]string{"name": "x", "source": "memory", "destination": "m365"})
+	if code != 422 || errField(out) != "source" {
+		t.Fatalf("memory source with the sandbox off: %d %v", code, out)
+	}
+	if code, out := h.call(t, key, "POST", "/api/projects", map[string]string{"name": "x", "source": "exchange", "destination": "m365"}); code != 201 {
+		t.Fatalf("real platforms: %d %v", code, out)
+	}
+}

@@ -41,6 +41,9 @@ type Entry struct {
 	ProjectID string    `json:"projectId"`
 	MailboxID string    `json:"mailboxId"`
 	Reference string    `json:"reference"`
+	// RequestID is the purchase request a purchase came from, so the API
+	// can tell when its own request was recorded.
+	RequestID string `json:"requestId,omitempty"`
 }
 
 // Run is what the account knows about one full run.
@@ -117,7 +120,7 @@ func (a *Account) Apply(ev events.Event, at time.Time) {
 			a.Purchases[e.RequestID] = true
 		}
 		a.Purchased += e.Amount
-		a.Entries = append(a.Entries, Entry{Time: at, Type: EntryPurchase, Amount: e.Amount, Reference: e.Reference})
+		a.Entries = append(a.Entries, Entry{Time: at, Type: EntryPurchase, Amount: e.Amount, Reference: e.Reference, RequestID: e.RequestID})
 	case billing.CreditsHeld:
 		r := a.run(e.RunID, e.ProjectID)
 		for _, m := range e.Mailboxes {

@@ -31,7 +31,7 @@ Platform:
 API client (MAILFERRY_API_URL, default http://127.0.0.1:8080; MAILFERRY_API_KEY):
   mailferry account create NAME                         (operator key)
   mailferry account show
-  mailferry key create [--label L]
+  mailferry key create [--label L] | key list | key revoke KEYID
   mailferry credits balance | ledger
   mailferry credits add --account ID --amount N [--reference R]   (operator key)
   mailferry project create --name N --source P --destination P  (P: m365, google, exchange, memory)
@@ -175,6 +175,18 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 			return err
 		}
 		return c.print(ctx, http.MethodPost, "/api/accounts/"+c.selfAccount(ctx)+"/keys", map[string]string{"label": *label})
+	case "key list":
+		return c.print(ctx, http.MethodGet, "/api/accounts/"+c.selfAccount(ctx)+"/keys", nil)
+	case "key revoke":
+		pos, err := parse(fs, rest)
+		if err := errors.Join(err, need(pos, 1, "key revoke KEYID")); err != nil {
+			return err
+		}
+		if _, _, err := c.c.Do(ctx, http.MethodDelete, "/api/accounts/"+c.selfAccount(ctx)+"/keys/"+url.PathEscape(pos[0]), nil); err != nil {
+			return err
+		}
+		fmt.Fprintln(c.out, "revoked", pos[0])
+		return nil
 	case "credits balance":
 		return c.print(ctx, http.MethodGet, "/api/credits", nil)
 	case "credits ledger":

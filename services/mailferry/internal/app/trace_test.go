@@ -39,6 +39,7 @@ func TestOneRunIsOneTrace(t *testing.T) {
 	t.Setenv("MAILFERRY_HTTP_ADDR", addr)
 	t.Setenv("MAILFERRY_OPERATOR_KEY", "op")
 	t.Setenv("MAILFERRY_TRANSFER_SHARDS", "2")
+	t.Setenv("MAILFERRY_ALLOW_SANDBOX", "true")
 
 	srv := bustest.RunServer(t, "")
 	ctx, cancel := context.WithCancel(context.Background())

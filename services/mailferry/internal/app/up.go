@@ -60,6 +60,11 @@ func Up(ctx context.Context, stdout, stderr io.Writer) error {
 		}
 		_ = os.Setenv("MAILFERRY_OPERATOR_KEY", opKey)
 	}
+	// One machine is the place to try mailferry: the sandbox platform is on
+	// unless switched off explicitly.
+	if _, set := os.LookupEnv("MAILFERRY_ALLOW_SANDBOX"); !set {
+		_ = os.Setenv("MAILFERRY_ALLOW_SANDBOX", "true")
+	}
 	log := svc.Logger(stderr, "mailferry", cfg.LogLevel)
 	stopTracing, err := svc.Tracing(ctx, "mailferry")
 	if err != nil {

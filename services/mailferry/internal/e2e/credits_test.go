@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -180,5 +181,47 @@ func TestCancelReleasesHolds(t *testing.T) {
 	a.must("POST", "/api/projects/"+pid+"/runs", map[string]any{"mode": "delta"}, &delta)
 	if delta.Run.Mailboxes != bal.Consumed {
 		t.Fatalf("delta run covers %d mailboxes, but only %d were charged", delta.Run.Mailboxes, bal.Consumed)
+	}
+}
+
+// TestPurchaseRetryWithIdempotencyKey: an operator retrying a purchase after
+// a timeout, with the same Idempotency-Key, buys once.
+func TestPurchaseRetryWithIdempotencyKey(t *testing.T) {
+	sb := newSandbox(t, 2, 1)
+	c := startCluster(t)
+	a, _, acct, pid := setup(t, c.api, sb, 0)
+	for i := 0; i < 3; i++ {
+		req, _ := http.NewRequest("POST", c.api+"/api/accounts/"+acct+"/credits", strings.NewReader(`{"amount": 7, "reference": "po-1"}`))
+		req.Header.Set("Authorization", "Bearer "+operatorKey)
+		req.Header.Set("Idempotency-Key", "po-1-attempt")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("purchase attempt %d: %d", i, resp.StatusCode)
+		}
+	}
+	var bal balance
+	a.must("GET", "/api/credits", nil, &bal)
+	if bal.Purchased != 7 {
+		t.Fatalf("three attempts with one key bought %d credits, want 7", bal.Purchased)
+	}
+
+	// A run naming mailboxes is all or nothing unless told otherwise.
+	discoverAndMap(t, a, pid)
+	code, _ := a.do("POST", "/api/projects/"+pid+"/runs", map[string]any{"mode": "prestage", "mailboxes": []string{sb.sources[0].PrimaryAddress, "typo@source.example"}}, nil)
+	if code != 422 {
+		t.Fatalf("a run naming an unknown mailbox: %d, want 422", code)
+	}
+	var ok struct {
+		Run struct {
+			Mailboxes int `json:"mailboxes"`
+		} `json:"run"`
+	}
+	a.must("POST", "/api/projects/"+pid+"/runs", map[string]any{"mode": "prestage", "mailboxes": []string{sb.sources[0].PrimaryAddress, "typo@source.example"}, "allowPartial": true}, &ok)
+	if ok.Run.Mailboxes != 1 {
+		t.Fatalf("partial run covers %d mailboxes, want 1", ok.Run.Mailboxes)
 	}
 }

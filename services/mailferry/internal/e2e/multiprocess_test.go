@@ -39,6 +39,7 @@ func startCluster(t *testing.T, extraEnv ...string) *cluster {
 		"MAILFERRY_ACK_WAIT=5s",
 		"MAILFERRY_LOG_LEVEL=info",
 		"OTEL_TRACES_EXPORTER=none",
+		"MAILFERRY_ALLOW_SANDBOX=true",
 	}, extraEnv...)
 	c := &cluster{api: "http://" + addr, env: env, procs: map[string][]*proc{}}
 	for _, name := range app.ServiceNames() {

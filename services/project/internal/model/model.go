@@ -215,6 +215,20 @@ func (m *Model) KeyByHash(hash string) (Key, bool) {
 	return *k, true
 }
 
+// Keys lists an account's keys, without their hashes.
+func (m *Model) Keys(accountID string) []Key {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := []Key{}
+	for _, k := range m.keys {
+		if k.AccountID == accountID {
+			out = append(out, *k)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
 // Account returns an account.
 func (m *Model) Account(id string) (Account, bool) {
 	m.mu.RLock()
