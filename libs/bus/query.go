@@ -53,7 +53,14 @@ func (b *Bus) Serve(service, version string, endpoints map[string]QueryFunc) err
 				_ = r.Error(string(e.Code), e.Cause, body)
 				return
 			}
-			_ = r.RespondJSON(out)
+			if err := r.RespondJSON(out); err != nil {
+				// Most likely an answer over the bus's payload limit: say
+				// so rather than let the caller time out.
+				b.log.Error("query answer not sent", "service", service, "endpoint", name, "error", err)
+				e := errs.New(errs.Invalid, "the answer is too large to send", "ask for a smaller page (limit)")
+				body, _ := json.Marshal(e)
+				_ = r.Error(string(e.Code), e.Cause, body)
+			}
 		})); err != nil {
 			return fmt.Errorf("bus: endpoint %s.%s: %w", service, name, err)
 		}

@@ -26,6 +26,9 @@ type Repo[S any] struct {
 	cache map[string]cached[S]
 }
 
+// maxCached bounds the aggregates a Repo keeps folded in memory.
+const maxCached = 10000
+
 type cached[S any] struct {
 	state S
 	seq   uint64
@@ -66,6 +69,11 @@ func (r *Repo[S]) Get(ctx context.Context, subject string) (S, uint64, error) {
 	}
 	c.seq = last
 	r.mu.Lock()
+	if len(r.cache) >= maxCached {
+		// Aggregates of finished runs are rarely touched again; starting
+		// the cache over bounds memory and costs one replay per aggregate.
+		clear(r.cache)
+	}
 	r.cache[subject] = c
 	r.mu.Unlock()
 	return c.state, c.seq, nil
