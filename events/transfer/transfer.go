@@ -38,9 +38,11 @@ type MailboxStarted struct {
 	AccountID string `json:"accountId"`
 	Mode      string `json:"mode"`
 	SourceID  string `json:"sourceId"`
-	Worker    string `json:"worker"`
-	Shard     int    `json:"shard"`
-	Resumed   bool   `json:"resumed,omitempty"`
+	// SourceAddress names the mailbox for people (progress views, logs).
+	SourceAddress string `json:"sourceAddress,omitempty"`
+	Worker        string `json:"worker"`
+	Shard         int    `json:"shard"`
+	Resumed       bool   `json:"resumed,omitempty"`
 }
 
 // Counts are a mailbox's item outcomes.

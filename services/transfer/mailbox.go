@@ -121,7 +121,7 @@ func (s *Service) transferMailbox(ctx context.Context, job transfer.MailboxJob, 
 	if md, err := msg.Metadata(); err == nil {
 		delivered = md.NumDelivered
 	}
-	started := transfer.MailboxStarted{RunID: job.RunID, ProjectID: job.ProjectID, AccountID: job.AccountID, Mode: job.Mode,
+	started := transfer.MailboxStarted{RunID: job.RunID, ProjectID: job.ProjectID, AccountID: job.AccountID, Mode: job.Mode, SourceAddress: job.Pair.SourceAddress,
 		SourceID: src, Worker: s.cfg.Worker, Shard: sh, Resumed: begun}
 	if _, err := s.d.Bus.Publish(ctx, transfer.RunSubject(job.RunID), started, bus.WithID(fmt.Sprintf("%s-%s-started-%d", job.RunID, key, delivered))); err != nil {
 		return nil, err

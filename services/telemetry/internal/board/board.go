@@ -119,6 +119,9 @@ func (b *Board) Apply(ev events.Event, at time.Time) {
 		}
 		m := r.mailbox(e.SourceID)
 		m.worker, m.resumed = e.Worker, e.Resumed
+		if e.SourceAddress != "" {
+			m.address = e.SourceAddress
+		}
 		m.advance(Running)
 		m.startedAt(at)
 		m.seen(at)
