@@ -148,6 +148,17 @@ func (b *Bus) Handle(c Consumer, h Handler) error {
 	return nil
 }
 
+// consumeOptions: with Parallel, each subscription takes one event at a
+// time; otherwise the first to pull would buffer every pending event and
+// handle them in turn, and nothing would run in parallel. A single
+// subscription keeps the default batching, which is faster.
+func consumeOptions(c Consumer) []jetstream.PullConsumeOpt {
+	if c.Parallel > 1 {
+		return []jetstream.PullConsumeOpt{jetstream.PullMaxMessages(1)}
+	}
+	return nil
+}
+
 // subscriber returns a watermill subscriber, on its own connection, bound
 // to the durable consumer c.
 func (b *Bus) subscriber(c Consumer) (*wmjs.Subscriber, error) {
@@ -163,6 +174,7 @@ func (b *Bus) subscriber(c Consumer) (*wmjs.Subscriber, error) {
 		AckAsync:       false,
 		Unmarshaler:    unmarshaler{},
 		NakDelay:       backoff{},
+		ConsumeOptions: consumeOptions(c),
 		ResourceInitializer: func(ctx context.Context, js jetstream.JetStream, _ string) (jetstream.Consumer, func(context.Context, watermill.LoggerAdapter), error) {
 			cfg := jetstream.ConsumerConfig{
 				Durable:        cons.Name,
