@@ -10,21 +10,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/nats-io/nats.go"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/trace"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
-	"github.com/mailferry/mailferry/events"
 	"github.com/mailferry/mailferry/events/project"
 	"github.com/mailferry/mailferry/libs/bus"
 	"github.com/mailferry/mailferry/libs/errs"
@@ -607,5 +607,3 @@ func queryInt(r *http.Request, name string, def int) (int, error) {
 	}
 	return n, nil
 }
-
-var _ = events.ModeFull

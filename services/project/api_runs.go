@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 
@@ -511,5 +510,3 @@ func (s *Service) runProgress(w http.ResponseWriter, r *http.Request) {
 	}
 	s.proxy(w, r, "telemetry", "run", req)
 }
-
-var _ = sort.Strings

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -304,8 +303,6 @@ func TestRunDecisions(t *testing.T) {
 		t.Fatalf("cancel of a rejected run: %d %v", code, out)
 	}
 }
-
-var _ = slog.LevelInfo
 
 func TestRevokedKeyStopsWorking(t *testing.T) {
 	t.Parallel()

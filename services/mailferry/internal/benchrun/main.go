@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -305,5 +304,3 @@ func peakRSS(pid int) int64 {
 	}
 	return 0
 }
-
-var _ = json.Marshal

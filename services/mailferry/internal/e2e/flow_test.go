@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -207,5 +206,3 @@ func checkDestination(t *testing.T, tn tenants, srcMbs []platform.Mailbox, _, _ 
 	}
 	t.Logf("destination holds %d items in %d mailboxes, each exactly once", total, len(srcMbs))
 }
-
-var _ = fmt.Sprint

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -264,5 +263,3 @@ func scanLines(s string, needles ...string) []string {
 	}
 	return out
 }
-
-var _ = io.Discard
