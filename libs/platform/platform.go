@@ -184,3 +184,17 @@ type Credentials struct {
 	Fields   map[string]string `json:"fields"`
 	Secrets  map[string]string `json:"-"`
 }
+
+// Verification is what a credentials check found: the permissions the
+// platform granted and, by name, those mailferry needs but lacks.
+type Verification struct {
+	Granted []string `json:"granted"`
+	Missing []string `json:"missing"`
+}
+
+// Verifier checks credentials before any run: that they authenticate and
+// carry every permission mailferry needs. Connectors without a permission
+// model of their own need not implement it.
+type Verifier interface {
+	Verify(ctx context.Context) (Verification, error)
+}

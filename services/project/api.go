@@ -530,6 +530,16 @@ func statusOf(c errs.Code) int {
 		return http.StatusServiceUnavailable
 	case errs.Throttled:
 		return http.StatusTooManyRequests
+	case errs.AuthFailed, errs.UnsupportedPlatform:
+		return http.StatusUnprocessableEntity
+	}
+	// Platform-specific codes (m365_..., google_..., exchange_...) say what
+	// is wrong with the caller's tenant or credentials, not with mailferry.
+	if i := strings.IndexByte(string(c), '_'); i > 0 {
+		switch string(c)[:i] {
+		case "m365", "google", "exchange":
+			return http.StatusUnprocessableEntity
+		}
 	}
 	return http.StatusInternalServerError
 }

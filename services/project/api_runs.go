@@ -156,6 +156,49 @@ func (s *Service) getCredentials(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, c)
 }
 
+// verifyCredentials checks a side's stored credentials against the
+// platform before anything runs: they authenticate, and every permission
+// mailferry needs is granted (listed by name when not).
+func (s *Service) verifyCredentials(w http.ResponseWriter, r *http.Request) {
+	p, err := s.project(r)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	side, kind, err := sideOf(r, p)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	c, ok := p.Credentials[side]
+	if !ok {
+		writeErr(w, errs.New(errs.NotFound, "no "+side+" credentials are set", "set them with PUT /api/projects/"+p.ID+"/credentials/"+side))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
+	defer cancel()
+	conn, err := s.d.Opener.Open(ctx, kind, c.Fields, c.VaultRef)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	v, ok := conn.(platform.Verifier)
+	if !ok {
+		writeErr(w, errs.New(errs.Internal, "this connector cannot be verified", "run discovery instead"))
+		return
+	}
+	res, err := v.Verify(ctx)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	out := map[string]any{"ok": len(res.Missing) == 0, "platform": kind, "side": side, "granted": nonNil(res.Granted), "missing": nonNil(res.Missing)}
+	if len(res.Missing) > 0 {
+		out["action"] = "grant the missing permissions to the app (" + strings.Join(res.Missing, ", ") + ") and have an administrator consent again, then verify again"
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 func (s *Service) discoveryResults(w http.ResponseWriter, r *http.Request) {
 	p, err := s.project(r)
 	if err != nil {

@@ -33,6 +33,7 @@ func (s *Service) routes() []route {
 		{http.MethodGet, "/api/projects/{projectID}", "Get a project", s.getProject, "", false, nil},
 		{http.MethodPut, "/api/projects/{projectID}/credentials/{side}", "Set a side's credentials (secrets are write-only)", s.setCredentials, "CredentialsRequest", false, nil},
 		{http.MethodGet, "/api/projects/{projectID}/credentials/{side}", "Get a side's credentials without secrets", s.getCredentials, "", false, nil},
+		{http.MethodPost, "/api/projects/{projectID}/credentials/{side}/verify", "Verify a side's credentials: they authenticate and every needed permission is granted (missing ones by name)", s.verifyCredentials, "", false, nil},
 		{http.MethodGet, "/api/projects/{projectID}/discovery", "Discovery results: mailboxes, counts, sizes, blockers", s.discoveryResults, "", false, append([]string{"runId", "side", "sort", "filter"}, paging...)},
 		{http.MethodGet, "/api/projects/{projectID}/mapping", "The mapping: suggested pairs and exceptions", s.getMapping, "", false, append([]string{"exceptionsOnly"}, paging...)},
 		{http.MethodPatch, "/api/projects/{projectID}/mapping", "Edit the mapping: override, exclude, flag for creation", s.editMapping, "MappingEdits", false, nil},

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/mailferry/mailferry/events/billing"
 	"github.com/mailferry/mailferry/libs/bus"
 	"github.com/mailferry/mailferry/libs/bus/bustest"
+	"github.com/mailferry/mailferry/libs/platform/memory"
 	"github.com/mailferry/mailferry/libs/svc"
 	"github.com/mailferry/mailferry/services/project"
 )
@@ -345,5 +347,36 @@ func TestSandboxPlatformIsOffByDefault(t *testing.T) {
 	}
 	if code, out := h.call(t, key, "POST", "/api/projects", map[string]string{"name": "x", "source": "exchange", "destination": "m365"}); code != 201 {
 		t.Fatalf("real platforms: %d %v", code, out)
+	}
+}
+
+func TestVerifyCredentials(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	_, key := h.account(t, "V")
+	store := memory.NewStore()
+	tn := store.AddTenant("t", "t.example")
+	sandbox := httptest.NewServer(memory.NewHandler(store))
+	defer sandbox.Close()
+	_, p := h.call(t, key, "POST", "/api/projects", map[string]string{"name": "p", "source": "memory", "destination": "memory"})
+	pid := p["id"].(string)
+	set := func(side, token string) {
+		t.Helper()
+		if code, out := h.call(t, key, "PUT", "/api/projects/"+pid+"/credentials/"+side, map[string]any{"fields": map[string]string{"endpoint": sandbox.URL, "tenant": "t"}, "secrets": map[string]string{"token": token}}); code != 200 {
+			t.Fatalf("set %s: %d %v", side, code, out)
+		}
+	}
+	set("source", tn.Token())
+	set("destination", "wrong-token-value")
+	if code, out := h.call(t, key, "POST", "/api/projects/"+pid+"/credentials/source/verify", nil); code != 200 || out["ok"] != true {
+		t.Fatalf("good credentials: %d %v", code, out)
+	}
+	code, out := h.call(t, key, "POST", "/api/projects/"+pid+"/credentials/destination/verify", nil)
+	if code != 422 || errCode(out) != "platform_auth_failed" {
+		t.Fatalf("wrong token: %d %v", code, out)
+	}
+	raw, _ := json.Marshal(out)
+	if strings.Contains(string(raw), "wrong-token-value") || strings.Contains(h.logs.String(), "wrong-token-value") {
+		t.Fatal("the secret came back in the answer or the logs")
 	}
 }

@@ -38,6 +38,7 @@ API client (MAILFERRY_API_URL, default http://127.0.0.1:8080; MAILFERRY_API_KEY)
   mailferry project list | show PROJECT
   mailferry creds set PROJECT source|destination --field k=v ... [--secret k=v ...] [--secrets-file F.json]
   mailferry creds show PROJECT source|destination
+  mailferry creds verify PROJECT source|destination    (authenticates and lists missing permissions by name)
   mailferry discovery show PROJECT [--side source|destination] [--sort address|size|items] [--filter S] [--offset N] [--limit N]
   mailferry mapping show PROJECT [--exceptions] [--offset N] [--limit N]
   mailferry mapping set PROJECT SOURCE DESTINATION
@@ -248,6 +249,12 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 			return err
 		}
 		return c.print(ctx, http.MethodGet, "/api/projects/"+url.PathEscape(pos[0])+"/credentials/"+url.PathEscape(pos[1]), nil)
+	case "creds verify":
+		pos, err := parse(fs, rest)
+		if err := errors.Join(err, need(pos, 2, "creds verify PROJECT SIDE")); err != nil {
+			return err
+		}
+		return c.print(ctx, http.MethodPost, "/api/projects/"+url.PathEscape(pos[0])+"/credentials/"+url.PathEscape(pos[1])+"/verify", nil)
 	case "discovery show":
 		q := url.Values{}
 		for _, k := range []string{"side", "sort", "filter", "offset", "limit", "runId"} {
