@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http/httptest"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -102,7 +103,10 @@ func (h *harness) service(cfg Config) (*Service, *bus.Bus) {
 		select {
 		case <-done:
 		case <-time.After(20 * time.Second):
-			h.t.Error("transfer service did not stop")
+			// Show where it hangs, so a rare shutdown hang can be fixed.
+			var buf strings.Builder
+			_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
+			h.t.Errorf("transfer service did not stop; goroutines:\n%s", buf.String())
 		}
 	})
 	<-b.Running()

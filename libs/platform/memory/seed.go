@@ -692,3 +692,47 @@ func (l *lazy) buildContact(b *builder, r *rand.Rand) rendered {
 	rd.read = false
 	return rd
 }
+
+// SeededMail is one mail message of the seed generator, for the sandboxes
+// of other platforms that want the same realistic content as this one.
+type SeededMail struct {
+	MIME       []byte // nil from SeedMailMeta
+	Size       int64
+	Received   time.Time
+	Read       bool
+	Flagged    bool
+	Categories []string
+}
+
+// SeedOwner returns the owner of seeded mailbox n exactly as Seed names it,
+// so that mail between seeded mailboxes of any sandbox addresses real users.
+func SeedOwner(seed int64, n int, domain string) (addr, displayName, alias string) {
+	p := personAt(seed, n, domain)
+	return p.addr, p.display(), p.alias
+}
+
+// SeedMail renders mail message index of mailbox n; sent says the owner
+// wrote it (Sent Items) rather than received it. The same arguments give
+// byte-identical MIME.
+func SeedMail(seed int64, n, index int, domain string, sent bool) SeededMail {
+	rd := seedMailGen(seed, n, index, domain, sent).render()
+	return SeededMail{MIME: rd.content, Size: int64(len(rd.content)), Received: rd.received,
+		Read: rd.read, Flagged: rd.flagged, Categories: rd.categories}
+}
+
+// SeedMailMeta is SeedMail without the content: the exact size and the
+// flags, counted without rendering, so that large tenants seed quickly and
+// render each message only when it is read.
+func SeedMailMeta(seed int64, n, index int, domain string, sent bool) SeededMail {
+	b := &builder{}
+	rd := seedMailGen(seed, n, index, domain, sent).build(b)
+	return SeededMail{Size: b.n, Received: rd.received, Read: rd.read, Flagged: rd.flagged, Categories: rd.categories}
+}
+
+func seedMailGen(seed int64, n, index int, domain string, sent bool) *lazy {
+	place := plInbox
+	if sent {
+		place = plSent
+	}
+	return &lazy{seed: seed, mbox: n, idx: index, domain: domain, kind: platform.Mail, place: place}
+}
