@@ -26,6 +26,9 @@ Platform:
   mailferry up                         run every service in this process (embedded NATS, demo sandbox)
   mailferry serve SERVICE              run one service (project, discovery, mapping, billing, transfer, telemetry)
   mailferry services                   list the services
+  mailferry sandbox m365 [--addr HOST:PORT] [--seed N] [--users N] [--messages N]
+                                       serve a Microsoft 365 (Graph) sandbox tenant over HTTPS; prints its
+                                       base URL, authority, CA file and working credentials as JSON on line 1
   mailferry version
 
 API client (MAILFERRY_API_URL, default http://127.0.0.1:8080; MAILFERRY_API_KEY):
@@ -71,6 +74,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	case "up":
 		return Up(ctx, stdout, stderr)
+	case "sandbox":
+		return sandbox(ctx, args[1:], stdout)
 	case "serve":
 		if len(args) != 2 {
 			return fmt.Errorf("usage: mailferry serve SERVICE (one of %s)", strings.Join(ServiceNames(), ", "))
