@@ -121,14 +121,6 @@ func (s *Service) transferMailbox(ctx context.Context, job transfer.MailboxJob, 
 	if md, err := msg.Metadata(); err == nil {
 		delivered = md.NumDelivered
 	}
-	started := transfer.MailboxStarted{RunID: job.RunID, ProjectID: job.ProjectID, AccountID: job.AccountID, Mode: job.Mode, SourceAddress: job.Pair.SourceAddress,
-		SourceID: src, Worker: s.cfg.Worker, Shard: sh, Resumed: begun}
-	if _, err := s.d.Bus.Publish(ctx, transfer.RunSubject(job.RunID), started, bus.WithID(fmt.Sprintf("%s-%s-started-%d", job.RunID, key, delivered))); err != nil {
-		return nil, err
-	}
-	log.Info("mailbox started", "resumed", begun)
-	prog.publish(ctx, engine.Progress{}, true)
-
 	failed := func(err error, counts transfer.Counts) (events.Event, error) {
 		e, ok := errs.As(err)
 		if !ok {
@@ -165,6 +157,22 @@ func (s *Service) transferMailbox(ctx context.Context, job transfer.MailboxJob, 
 		return failed(err, transfer.Counts{})
 	}
 	opts.DestinationMailbox = dstID
+	// Both sides answer before the mailbox counts as started: a credit is
+	// consumed on start, and problems must show before money is spent.
+	if _, err := srcC.Folders(ctx, src); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return failed(err, transfer.Counts{})
+	}
+	started := transfer.MailboxStarted{RunID: job.RunID, ProjectID: job.ProjectID, AccountID: job.AccountID, Mode: job.Mode, SourceAddress: job.Pair.SourceAddress,
+		SourceID: src, Worker: s.cfg.Worker, Shard: sh, Resumed: begun}
+	if _, err := s.d.Bus.Publish(ctx, transfer.RunSubject(job.RunID), started, bus.WithID(fmt.Sprintf("%s-%s-started-%d", job.RunID, key, delivered))); err != nil {
+		return nil, err
+	}
+	log.Info("mailbox started", "resumed", begun)
+	prog.publish(ctx, engine.Progress{}, true)
+
 	opts.Cancelled = s.cancelWatch(ctx, job.RunID)
 	cp, err = engine.Run(ctx, srcC, dstC, store, opts, prog.report)
 	var counts transfer.Counts

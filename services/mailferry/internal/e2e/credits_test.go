@@ -225,3 +225,45 @@ func TestPurchaseRetryWithIdempotencyKey(t *testing.T) {
 		t.Fatalf("partial run covers %d mailboxes, want 1", ok.Run.Mailboxes)
 	}
 }
+
+// TestBadDestinationChargesNothing: credentials that broke after discovery
+// fail every mailbox with a clear code before it starts, so no credit is
+// consumed and every hold comes back.
+func TestBadDestinationChargesNothing(t *testing.T) {
+	sb := newSandbox(t, 3, 5)
+	c := startCluster(t)
+	a, _, _, pid := setup(t, c.api, sb, 5)
+	discoverAndMap(t, a, pid)
+	a.must("PUT", "/api/projects/"+pid+"/credentials/destination", map[string]any{"fields": map[string]string{"endpoint": sb.url, "tenant": "dst"}, "secrets": map[string]string{"token": "revoked-token"}}, nil)
+	var created struct {
+		Run run `json:"run"`
+	}
+	a.must("POST", "/api/projects/"+pid+"/runs", map[string]any{"mode": "full"}, &created)
+	if r := a.waitRun(created.Run.ID, 2*time.Minute); r.State != "failed" {
+		t.Fatalf("run ended %s, want failed", r.State)
+	}
+	var prog struct {
+		Mailboxes []struct {
+			Error struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		} `json:"mailboxes"`
+	}
+	bustest.Eventually(t, time.Minute, "mailbox errors in progress", func() bool {
+		a.do("GET", "/api/runs/"+created.Run.ID+"/progress", nil, &prog)
+		return len(prog.Mailboxes) == 2 && prog.Mailboxes[0].Error.Code != ""
+	})
+	for _, m := range prog.Mailboxes {
+		if m.Error.Code != "platform_auth_failed" {
+			t.Fatalf("mailbox error %q, want platform_auth_failed", m.Error.Code)
+		}
+	}
+	var bal balance
+	bustest.Eventually(t, time.Minute, "holds released", func() bool {
+		a.do("GET", "/api/credits", nil, &bal)
+		return bal.Held == 0
+	})
+	if bal.Consumed != 0 || bal.Available != 5 {
+		t.Fatalf("balance %+v: nothing may be charged for mailboxes that never started", bal)
+	}
+}
