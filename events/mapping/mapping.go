@@ -28,6 +28,11 @@ type MappingSuggested struct {
 	ProjectID string  `json:"projectId"`
 	RunID     string  `json:"runId"`
 	Entries   []Entry `json:"entries"`
+	// Part and Parts split a large mapping over several events (each well
+	// under the bus's payload limit); the mapping changes when the last
+	// part arrives. Parts 0 or 1 is a mapping in one event.
+	Part  int `json:"part,omitempty"`
+	Parts int `json:"parts,omitempty"`
 }
 
 // MappingEdited applies validated edits.
@@ -37,6 +42,9 @@ type MappingEdited struct {
 	Entries   []Entry `json:"entries"`
 	// Replace is set by a CSV import: the entries are the whole mapping.
 	Replace bool `json:"replace,omitempty"`
+	// Part and Parts split a large replacement as in MappingSuggested.
+	Part  int `json:"part,omitempty"`
+	Parts int `json:"parts,omitempty"`
 }
 
 // RowError is one problem in an edit request, numbered like a spreadsheet.

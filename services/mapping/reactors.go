@@ -45,8 +45,8 @@ func (s *Service) onDiscovery(ctx context.Context, env bus.Envelope) error {
 		st.ProjectID = c.ProjectID
 		ev := plan.Suggest(st, d)
 		decided = &ev
-		return bus.Decision{ev}, nil
-	}, bus.WithID("suggest-"+c.RunID))
+		return bus.Decision(plan.Split(ev)), nil
+	}, suggestionID(c.RunID, len(d.Sources)))
 	if err != nil {
 		return fmt.Errorf("mapping: suggest for discovery %s: %w", c.RunID, err)
 	}
@@ -81,6 +81,14 @@ func (s *Service) onProject(ctx context.Context, env bus.Envelope) error {
 	}
 	d, _, _, _ := s.rm.view(req.ProjectID)
 	var decided string
+	// A CSV import may be split over several events; such an append is
+	// idempotent through the aggregate's state (the request is recorded as
+	// decided), not through a fixed event id, which would make a re-decided
+	// append collide with the parts of an interrupted one.
+	editOpts := []bus.PublishOption{bus.WithID("edit-" + req.RequestID)}
+	if req.CSV != "" {
+		editOpts = nil
+	}
 	_, err := s.repo.Update(ctx, mapping.ProjectSubject(req.ProjectID), func(st plan.State) (bus.Decision, error) {
 		decided = ""
 		if _, done := st.Requests[req.RequestID]; done {
@@ -89,8 +97,8 @@ func (s *Service) onProject(ctx context.Context, env bus.Envelope) error {
 		st.ProjectID = req.ProjectID
 		ev := plan.Edit(st, d, req)
 		decided = ev.EventType()
-		return bus.Decision{ev}, nil
-	}, bus.WithID("edit-"+req.RequestID))
+		return bus.Decision(plan.Split(ev)), nil
+	}, editOpts...)
 	if err != nil {
 		return fmt.Errorf("mapping: edit request %s: %w", req.RequestID, err)
 	}
@@ -99,4 +107,14 @@ func (s *Service) onProject(ctx context.Context, env bus.Envelope) error {
 			"outcome", decided, "edits", len(req.Edits), "csv", req.CSV != "")
 	}
 	return nil
+}
+
+// suggestionID is the deterministic event id of a suggestion that fits in
+// one event; a split suggestion relies on the aggregate's record of
+// suggested runs instead (see onProject).
+func suggestionID(runID string, sources int) bus.PublishOption {
+	if sources > plan.PartSize {
+		return bus.WithID("")
+	}
+	return bus.WithID("suggest-" + runID)
 }

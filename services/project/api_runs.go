@@ -354,6 +354,10 @@ func (s *Service) importMapping(w http.ResponseWriter, r *http.Request) {
 	s.requestMapping(w, r, p, nil, string(body))
 }
 
+// maxRunMailboxes keeps a run request (which carries its pairs) well
+// under the bus's 8 MB payload limit.
+const maxRunMailboxes = 25000
+
 type runRequest struct {
 	Mode      string   `json:"mode"`
 	Calendar  *bool    `json:"calendar"`
@@ -420,6 +424,10 @@ func (s *Service) createRun(w http.ResponseWriter, r *http.Request) {
 				writeErr(w, err)
 				return
 			}
+		}
+		if len(ev.Pairs) > maxRunMailboxes {
+			writeErr(w, errs.New(errs.Invalid, fmt.Sprintf("a run may cover at most %d mailboxes; this one covers %d", maxRunMailboxes, len(ev.Pairs)), "start several runs, each naming its mailboxes"))
+			return
 		}
 		if len(ev.Pairs) == 0 {
 			writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": errs.New(errs.Invalid, "nothing to migrate: no mailbox of this request has a resolved mapping", "resolve the mapping exceptions (GET /api/projects/"+p.ID+"/mapping?exceptionsOnly=true) or run discovery first"), "blocked": blocked})

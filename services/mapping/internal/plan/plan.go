@@ -71,6 +71,9 @@ type State struct {
 	Suggested map[string]bool
 	// Requests are the edit requests already decided, by request id.
 	Requests map[string]Outcome
+	// pending collects the parts of a mapping split over several events
+	// until its last part arrives.
+	pending map[string]mapping.Entry
 }
 
 // Fold applies one mapping event.
@@ -78,8 +81,11 @@ func Fold(s State, ev events.Event) State {
 	switch e := ev.(type) {
 	case mapping.MappingSuggested:
 		s.ProjectID = e.ProjectID
+		var whole bool
+		if s, whole = s.collect(e.Entries, e.Part, e.Parts); !whole {
+			return s
+		}
 		s.RunID = e.RunID
-		s.Entries = byID(e.Entries)
 		s.Suggested = maps.Clone(s.Suggested)
 		if s.Suggested == nil {
 			s.Suggested = map[string]bool{}
@@ -88,7 +94,10 @@ func Fold(s State, ev events.Event) State {
 	case mapping.MappingEdited:
 		s.ProjectID = e.ProjectID
 		if e.Replace {
-			s.Entries = byID(e.Entries)
+			var whole bool
+			if s, whole = s.collect(e.Entries, e.Part, e.Parts); !whole {
+				return s
+			}
 		} else {
 			m := maps.Clone(s.Entries)
 			if m == nil {
@@ -105,6 +114,79 @@ func Fold(s State, ev events.Event) State {
 		s.Requests = withOutcome(s.Requests, e.RequestID, Outcome{State: RequestRejected, Errors: e.Errors})
 	}
 	return s
+}
+
+// collect gathers one part of a split mapping. When the mapping is whole it
+// becomes s.Entries and collect reports true. A part 0 always starts over,
+// so a split append interrupted by a crash and decided again is harmless.
+func (s State) collect(entries []mapping.Entry, part, parts int) (State, bool) {
+	if parts <= 1 {
+		s.Entries = byID(entries)
+		s.pending = nil
+		return s, true
+	}
+	var m map[string]mapping.Entry
+	if part == 0 {
+		m = make(map[string]mapping.Entry, len(entries)*parts)
+	} else {
+		m = maps.Clone(s.pending)
+		if m == nil {
+			m = map[string]mapping.Entry{}
+		}
+	}
+	for _, en := range entries {
+		m[en.Source.ID] = en
+	}
+	if part < parts-1 {
+		s.pending = m
+		return s, false
+	}
+	s.Entries, s.pending = m, nil
+	return s, true
+}
+
+// PartSize is how many entries one mapping event carries at most: about
+// half a megabyte, far below the bus's 8 MB payload limit.
+const PartSize = 1000
+
+// Split turns a mapping event into parts of at most PartSize entries.
+func Split(ev events.Event) []events.Event {
+	switch e := ev.(type) {
+	case mapping.MappingSuggested:
+		chunks := chunk(e.Entries)
+		if len(chunks) <= 1 {
+			return []events.Event{e}
+		}
+		out := make([]events.Event, len(chunks))
+		for i, c := range chunks {
+			p := e
+			p.Entries, p.Part, p.Parts = c, i, len(chunks)
+			out[i] = p
+		}
+		return out
+	case mapping.MappingEdited:
+		chunks := chunk(e.Entries)
+		if !e.Replace || len(chunks) <= 1 {
+			return []events.Event{e}
+		}
+		out := make([]events.Event, len(chunks))
+		for i, c := range chunks {
+			p := e
+			p.Entries, p.Part, p.Parts = c, i, len(chunks)
+			out[i] = p
+		}
+		return out
+	}
+	return []events.Event{ev}
+}
+
+func chunk(entries []mapping.Entry) [][]mapping.Entry {
+	var out [][]mapping.Entry
+	for len(entries) > PartSize {
+		out = append(out, entries[:PartSize])
+		entries = entries[PartSize:]
+	}
+	return append(out, entries)
 }
 
 func withOutcome(m map[string]Outcome, id string, o Outcome) map[string]Outcome {

@@ -443,3 +443,46 @@ func TestSortEntries(t *testing.T) {
 		t.Fatalf("order %v", got)
 	}
 }
+
+// TestSplitMappingFoldsToTheSameState: a mapping too large for one event
+// is split into parts; folding the parts gives exactly what folding the
+// whole would, and nothing changes until the last part arrives.
+func TestSplitMappingFoldsToTheSameState(t *testing.T) {
+	t.Parallel()
+	var entries []mapping.Entry
+	for i := 0; i < PartSize*2+10; i++ {
+		id := fmt.Sprintf("m%05d", i)
+		entries = append(entries, mapping.Entry{Source: platform.Mailbox{ID: id, PrimaryAddress: id + "@a.example"}, Action: "migrate"})
+	}
+	whole := mapping.MappingSuggested{ProjectID: "p", RunID: "r", Entries: entries}
+	parts := Split(whole)
+	if len(parts) != 3 {
+		t.Fatalf("%d parts, want 3", len(parts))
+	}
+	want := Fold(State{}, whole)
+	var got State
+	for i, p := range parts {
+		got = Fold(got, p)
+		if i < len(parts)-1 && len(got.Entries) != 0 {
+			t.Fatalf("mapping changed after part %d of %d", i+1, len(parts))
+		}
+	}
+	if len(got.Entries) != len(want.Entries) || !got.Suggested["r"] || got.RunID != "r" {
+		t.Fatalf("split fold: %d entries (want %d), suggested %v", len(got.Entries), len(want.Entries), got.Suggested)
+	}
+	// An interrupted split append decided again starts over at part 0.
+	again := Fold(Fold(State{}, parts[0]), parts[0])
+	for _, p := range parts[1:] {
+		again = Fold(again, p)
+	}
+	if len(again.Entries) != len(want.Entries) {
+		t.Fatalf("restarted split: %d entries", len(again.Entries))
+	}
+	// A CSV replacement splits the same way; small edits never split.
+	if n := len(Split(mapping.MappingEdited{Replace: true, Entries: entries})); n != 3 {
+		t.Fatalf("replace split into %d", n)
+	}
+	if n := len(Split(mapping.MappingEdited{Entries: entries})); n != 1 {
+		t.Fatalf("a non-replacing edit was split into %d", n)
+	}
+}
