@@ -24,14 +24,41 @@ func (s *Sandbox) routeMailbox(c *call) {
 	}
 	rest := c.seg[2:]
 	area := strings.ToLower(rest[0])
+	workload := "mail"
 	switch area {
 	case "mailfolders", "messages", "sendmail":
+	case "calendars", "calendar", "events", "calendarview":
+		workload = "Calendars"
+	case "contactfolders", "contacts":
+		workload = "Contacts"
 	default:
 		badRequest(c.w, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", rest[0]))
 		return
 	}
 	if !mailbox {
 		graphError(c.w, http.StatusNotFound, "MailboxNotEnabledForRESTAPI", "The mailbox is either inactive, soft-deleted, or is hosted on-premise.")
+		return
+	}
+	if workload != "mail" {
+		// Calendars and contacts have their own roles; reads take the
+		// read role or the read-write one.
+		if !c.p.has(workload+".ReadWrite") && (c.r.Method != http.MethodGet || !c.p.has(workload+".Read")) {
+			forbiddenMail(c.w)
+			return
+		}
+		release, ok := s.admit(c.w, u.id, int64(len(c.body)))
+		if !ok {
+			return
+		}
+		defer release()
+		if !c.delay() {
+			return
+		}
+		if workload == "Calendars" {
+			s.routeCalendar(c, u, rest)
+		} else {
+			s.routeContacts(c, u, rest)
+		}
 		return
 	}
 	sending := area == "sendmail" || (len(rest) >= 3 && area == "messages" && strings.EqualFold(rest[len(rest)-1], "send")) ||

@@ -111,6 +111,7 @@ type Sandbox struct {
 	idn      uint64
 	sessions map[string]*uploadSession
 	skus     []*sku
+	invites  []Invitation
 
 	throttle  sync.Map // user id -> *mailboxThrottle
 	requests  atomic.Int64
@@ -310,7 +311,8 @@ func (s *Sandbox) SetFaults(f Faults) {
 }
 
 // SentMessages counts messages the server would have delivered to someone
-// (sendMail, send); a migration must leave it at zero.
+// (sendMail, send, and the meeting requests, updates and cancellations
+// listed by Invitations); a migration must leave it at zero.
 func (s *Sandbox) SentMessages() int { return int(s.sent.Load()) }
 
 // Requests counts Graph requests, $batch sub-requests included.

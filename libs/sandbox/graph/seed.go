@@ -14,6 +14,13 @@ type SeedSpec struct {
 	// FirstIndex numbers the first user (user0001 is 1; zero means 1), so
 	// that two sandboxes can hold overlapping or disjoint populations.
 	FirstIndex int
+	// EventsPerUser events in each default calendar: recurring meetings
+	// with exceptions, deleted and cancelled occurrences and attendees,
+	// single meetings, all-day appointments (see seedCalendarLocked).
+	EventsPerUser int
+	// ContactsPerUser contacts with many fields, some with photos, in the
+	// default contacts folder and a "Kunden" folder.
+	ContactsPerUser int
 }
 
 // Seed adds licensed users user<NNNN>@<domain> with an alias, the
@@ -71,6 +78,8 @@ func (s *Sandbox) Seed(spec SeedSpec) []string {
 			}
 			s.putLocked(u, byPlace[places[idx]], m)
 		}
+		s.seedCalendarLocked(u, spec.Seed, n, spec.EventsPerUser)
+		s.seedContactsLocked(u, spec.Seed, n, spec.ContactsPerUser)
 		s.mu.Unlock()
 	}
 	return ids

@@ -22,7 +22,7 @@ func Serve(ctx context.Context, addr string, seed int64, users, messages int, w 
 		return err
 	}
 	defer sb.Close()
-	sb.Seed(SeedSpec{Users: users, MessagesPerUser: messages, Seed: seed})
+	sb.Seed(SeedSpec{Users: users, MessagesPerUser: messages, Seed: seed, EventsPerUser: 10, ContactsPerUser: 12})
 	dir, err := os.MkdirTemp("", "mailferry-graph-sandbox-")
 	if err != nil {
 		return fmt.Errorf("graph sandbox: temporary directory for the CA: %w", err)

@@ -25,6 +25,8 @@ type user struct {
 	root     *folder
 	wk       map[string]*folder
 	messages map[string]*message
+	cal      *calStore
+	ct       *contactStore
 }
 
 type assignedLicense struct {
@@ -191,6 +193,8 @@ func (s *Sandbox) provisionLocked(u *user) {
 		f.wk = w.wk
 		u.wk[w.wk] = f
 	}
+	s.provisionCalendarLocked(u)
+	s.provisionContactsLocked(u)
 }
 
 func (s *Sandbox) addFolderLocked(u *user, parent *folder, name string) *folder {
