@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/mailferry/mailferry/libs/connectors/m365"
 	"github.com/mailferry/mailferry/libs/errs"
 	"github.com/mailferry/mailferry/libs/platform"
 	"github.com/mailferry/mailferry/libs/platform/memory"
@@ -49,6 +50,12 @@ func (o *Opener) Open(ctx context.Context, kind platform.Kind, fields map[string
 	switch kind {
 	case platform.Memory:
 		c, err := memory.Open(creds)
+		if err != nil {
+			return nil, err
+		}
+		return wrap(c, secrets), nil
+	case platform.M365:
+		c, err := m365.FromCredentials(ctx, creds)
 		if err != nil {
 			return nil, err
 		}

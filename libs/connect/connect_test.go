@@ -51,7 +51,12 @@ func TestOpen(t *testing.T) {
 	if _, err := op.Open(ctx, platform.Memory, fields, "missing"); !errs.Is(err, errs.NotFound) {
 		t.Fatalf("missing secret: %v", err)
 	}
-	for _, k := range []platform.Kind{platform.M365, platform.Google, platform.Exchange} {
+	// Microsoft 365 has its connector: without a tenant id it says which
+	// field is missing rather than that the platform is unsupported.
+	if _, err := op.Open(ctx, platform.M365, nil, "good"); !errs.Is(err, errs.Invalid) {
+		t.Errorf("m365 without fields: %v, want %s", err, errs.Invalid)
+	}
+	for _, k := range []platform.Kind{platform.Google, platform.Exchange} {
 		if _, err := op.Open(ctx, k, nil, "good"); !errs.Is(err, errs.UnsupportedPlatform) {
 			t.Errorf("%s: %v, want platform_unsupported until its connector lands", k, err)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/mailferry/mailferry/events"
 	"github.com/mailferry/mailferry/events/project"
 	"github.com/mailferry/mailferry/libs/bus"
+	"github.com/mailferry/mailferry/libs/connectors/m365"
 	"github.com/mailferry/mailferry/libs/errs"
 	"github.com/mailferry/mailferry/libs/platform"
 	"github.com/mailferry/mailferry/services/project/internal/model"
@@ -28,11 +29,17 @@ type credentialSpec struct {
 	fields  []string
 	secrets []string
 	anyOf   bool
+	// optional fields may be left out; endpoint overrides among them
+	// (pointing the connector at a sandbox) need MAILFERRY_ALLOW_SANDBOX.
+	optional  []string
+	endpoints []string
 }
 
 var credentialSpecs = map[platform.Kind]credentialSpec{
-	platform.Memory:   {fields: []string{"endpoint", "tenant"}, secrets: []string{"token"}},
-	platform.M365:     {fields: []string{"tenantId", "clientId"}, secrets: []string{"clientSecret", "certificate"}, anyOf: true},
+	platform.Memory: {fields: []string{"endpoint", "tenant"}, secrets: []string{"token"}},
+	platform.M365: {fields: []string{"tenantId", "clientId"}, secrets: []string{"clientSecret", "certificate"}, anyOf: true,
+		optional:  []string{"usageLocation", "maxConcurrentPerMailbox", "graphBaseUrl", "authorityUrl", "caPem"},
+		endpoints: []string{"graphBaseUrl", "authorityUrl", "caPem"}},
 	platform.Google:   {fields: []string{"adminEmail"}, secrets: []string{"serviceAccountKey"}},
 	platform.Exchange: {fields: []string{"ewsUrl", "username"}, secrets: []string{"password"}},
 }
@@ -69,7 +76,7 @@ func (s *Service) setCredentials(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	if err := validateCredentials(kind, req); err != nil {
+	if err := validateCredentials(kind, req, s.cfg.AllowSandbox); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -95,7 +102,7 @@ func (s *Service) setCredentials(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p.Credentials[side])
 }
 
-func validateCredentials(kind platform.Kind, req credentialsRequest) error {
+func validateCredentials(kind platform.Kind, req credentialsRequest, allowSandbox bool) error {
 	spec, ok := credentialSpecs[kind]
 	if !ok {
 		return errs.Field("platform", "unknown platform "+string(kind))
@@ -109,8 +116,11 @@ func validateCredentials(kind platform.Kind, req credentialsRequest) error {
 		return false
 	}
 	for k := range req.Fields {
-		if !allowed(spec.fields, k) {
-			return errs.Field("fields."+k, fmt.Sprintf("not a %s credential field; expected %s", kind, strings.Join(spec.fields, ", ")))
+		if !allowed(spec.fields, k) && !allowed(spec.optional, k) {
+			return errs.Field("fields."+k, fmt.Sprintf("not a %s credential field; expected %s", kind, strings.Join(append(spec.fields, spec.optional...), ", ")))
+		}
+		if allowed(spec.endpoints, k) && !allowSandbox {
+			return errs.Field("fields."+k, "pointing the connector at another endpoint is for sandbox tenants, switched off on this installation (MAILFERRY_ALLOW_SANDBOX)")
 		}
 	}
 	for k := range req.Secrets {
@@ -154,6 +164,13 @@ func (s *Service) getCredentials(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, c)
+}
+
+// setupM365 is the guided setup of a Microsoft 365 app registration: the
+// permissions by name, the manifest fragment and the admin-consent link.
+func (s *Service) setupM365(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	writeJSON(w, http.StatusOK, m365.SetupGuide(q.Get("tenantId"), q.Get("clientId")))
 }
 
 // verifyCredentials checks a side's stored credentials against the
@@ -241,12 +258,39 @@ func (s *Service) proxy(w http.ResponseWriter, r *http.Request, service, endpoin
 	writeRaw(w, http.StatusOK, out)
 }
 
+// awaitMapping waits (briefly) until the mapping service has turned the
+// project's latest completed discovery into suggestions: discovery and
+// mapping are separate services, and a client that reads the mapping right
+// after its discovery completed must not see the previous one.
+func (s *Service) awaitMapping(ctx context.Context, projectID string) {
+	latest := ""
+	for _, run := range s.model.Runs(projectID) { // newest first
+		if run.Mode == events.ModeDiscovery && run.State == model.StateCompleted {
+			latest = run.ID
+			break
+		}
+	}
+	if latest == "" {
+		return
+	}
+	_ = poll(ctx, 10*time.Second, func(ctx context.Context) (bool, error) {
+		var m struct {
+			RunID string `json:"runId"`
+		}
+		if err := s.d.Bus.Query(ctx, "mapping", "get", map[string]any{"projectId": projectID, "limit": 1}, &m); err != nil {
+			return errs.Is(err, errs.Unavailable), nil
+		}
+		return m.RunID == latest, nil
+	})
+}
+
 func (s *Service) getMapping(w http.ResponseWriter, r *http.Request) {
 	p, err := s.project(r)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
+	s.awaitMapping(r.Context(), p.ID)
 	req := map[string]any{"projectId": p.ID}
 	if r.URL.Query().Get("exceptionsOnly") == "true" {
 		req["exceptionsOnly"] = true
@@ -320,6 +364,7 @@ func (s *Service) exportMapping(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	s.awaitMapping(r.Context(), p.ID)
 	var out struct {
 		CSV string `json:"csv"`
 	}
@@ -407,6 +452,7 @@ func (s *Service) createRun(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, errs.New(errs.Invalid, "the project has no destination credentials", "set them with PUT /api/projects/"+p.ID+"/credentials/destination"))
 			return
 		}
+		s.awaitMapping(r.Context(), p.ID)
 		var rn runnable
 		if err := s.d.Bus.Query(r.Context(), "mapping", "runnable", map[string]any{"projectId": p.ID, "sources": req.Mailboxes}, &rn); err != nil {
 			writeErr(w, err)

@@ -28,6 +28,7 @@ func (s *Service) routes() []route {
 		{http.MethodPost, "/api/accounts/{accountID}/credits", "Add credits to an account (operator); send an Idempotency-Key header to make retries safe", s.purchaseCredits, "CreditsRequest", true, nil},
 		{http.MethodGet, "/api/credits", "Credit balance: purchased, consumed, held, available", s.balance, "", false, []string{"account"}},
 		{http.MethodGet, "/api/credits/ledger", "Credit ledger entries", s.ledger, "", false, []string{"account"}},
+		{http.MethodGet, "/api/setup/m365", "Guided Microsoft 365 setup: application permissions by name, manifest, admin-consent link", s.setupM365, "", false, []string{"tenantId", "clientId"}},
 		{http.MethodPost, "/api/projects", "Create a project", s.createProject, "ProjectRequest", false, []string{"account"}},
 		{http.MethodGet, "/api/projects", "List the account's projects", s.listProjects, "", false, []string{"account"}},
 		{http.MethodGet, "/api/projects/{projectID}", "Get a project", s.getProject, "", false, nil},

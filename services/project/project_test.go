@@ -380,3 +380,32 @@ func TestVerifyCredentials(t *testing.T) {
 		t.Fatal("the secret came back in the answer or the logs")
 	}
 }
+
+func TestM365SetupGuide(t *testing.T) {
+	t.Parallel()
+	h := startWith(t, false)
+	_, key := h.account(t, "G")
+	code, out := h.call(t, key, "GET", "/api/setup/m365?tenantId=contoso.onmicrosoft.com&clientId=11111111-2222-3333-4444-555555555555", nil)
+	if code != 200 {
+		t.Fatalf("%d %v", code, out)
+	}
+	raw, _ := json.Marshal(out)
+	for _, want := range []string{"Mail.ReadWrite", "Calendars.ReadWrite", "Contacts.ReadWrite", "User.ReadWrite.All",
+		"00000003-0000-0000-c000-000000000000", "contoso.onmicrosoft.com/adminconsent?client_id=11111111-2222-3333-4444-555555555555"} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("guide lacks %q", want)
+		}
+	}
+	// With the sandbox off, credentials may not point the connector at
+	// another endpoint.
+	_, p := h.call(t, key, "POST", "/api/projects", map[string]string{"name": "x", "source": "m365", "destination": "google"})
+	code, out = h.call(t, key, "PUT", "/api/projects/"+p["id"].(string)+"/credentials/source", map[string]any{
+		"fields": map[string]string{"tenantId": "t", "clientId": "c", "graphBaseUrl": "https://evil.example"}, "secrets": map[string]string{"clientSecret": "s3cret"}})
+	if code != 422 || errField(out) != "fields.graphBaseUrl" {
+		t.Fatalf("endpoint override with the sandbox off: %d %v", code, out)
+	}
+	if code, out := h.call(t, key, "PUT", "/api/projects/"+p["id"].(string)+"/credentials/source", map[string]any{
+		"fields": map[string]string{"tenantId": "t", "clientId": "c"}, "secrets": map[string]string{"certificate": "-----BEGIN CERTIFICATE-----"}}); code != 200 {
+		t.Fatalf("certificate instead of a secret: %d %v", code, out)
+	}
+}

@@ -158,6 +158,8 @@ func (s *Sandbox) serveGraph(w http.ResponseWriter, r *http.Request, batch bool,
 		s.routeUsers(c)
 	case "subscribedskus":
 		s.subscribedSkus(c)
+	case "organization":
+		s.organization(c)
 	case "me":
 		badRequest(w, "BadRequest", "/me request is only valid with delegated authentication flow.")
 	default:

@@ -383,3 +383,32 @@ func (s *Sandbox) assignLicense(c *call, u *user) {
 	j["@odata.context"] = s.baseURL + "/v1.0/$metadata#users/$entity"
 	graphJSON(c.w, http.StatusOK, j)
 }
+
+// organization serves GET /organization: the tenant's one organization,
+// whose countryLetterCode is the default usageLocation a licence needs.
+func (s *Sandbox) organization(c *call) {
+	if !c.p.has("Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All", "User.Read.All", "User.ReadWrite.All") {
+		forbiddenDirectory(c.w)
+		return
+	}
+	if c.r.Method != http.MethodGet || len(c.seg) > 2 {
+		badRequest(c.w, "Request_BadRequest", "Unsupported request.")
+		return
+	}
+	org := map[string]any{
+		"id":                s.tenantID,
+		"displayName":       "Contoso sandbox",
+		"countryLetterCode": "US",
+		"verifiedDomains":   []map[string]any{{"name": s.domain, "isDefault": true, "isInitial": true, "type": "Managed", "capabilities": "Email, OfficeCommunicationsOnline"}},
+	}
+	if len(c.seg) == 2 {
+		if c.seg[1] != s.tenantID {
+			graphError(c.w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+c.seg[1]+"' does not exist or one of its queried reference-property objects are not present.")
+			return
+		}
+		org["@odata.context"] = s.baseURL + "/v1.0/$metadata#organization/$entity"
+		graphJSON(c.w, http.StatusOK, org)
+		return
+	}
+	graphJSON(c.w, http.StatusOK, map[string]any{"@odata.context": s.baseURL + "/v1.0/$metadata#organization", "value": []map[string]any{org}})
+}

@@ -42,6 +42,7 @@ API client (MAILFERRY_API_URL, default http://127.0.0.1:8080; MAILFERRY_API_KEY)
   mailferry creds set PROJECT source|destination --field k=v ... [--secret k=v ...] [--secrets-file F.json]
   mailferry creds show PROJECT source|destination
   mailferry creds verify PROJECT source|destination    (authenticates and lists missing permissions by name)
+  mailferry setup m365 [--tenant ID] [--client ID]     (app permissions, manifest and admin-consent link)
   mailferry discovery show PROJECT [--side source|destination] [--sort address|size|items] [--filter S] [--offset N] [--limit N]
   mailferry mapping show PROJECT [--exceptions] [--offset N] [--limit N]
   mailferry mapping set PROJECT SOURCE DESTINATION
@@ -254,6 +255,13 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 			return err
 		}
 		return c.print(ctx, http.MethodGet, "/api/projects/"+url.PathEscape(pos[0])+"/credentials/"+url.PathEscape(pos[1]), nil)
+	case "setup m365":
+		tenant := fs.String("tenant", "", "tenant id or domain")
+		clientID := fs.String("client", "", "application (client) id")
+		if _, err := parse(fs, rest); err != nil {
+			return err
+		}
+		return c.print(ctx, http.MethodGet, "/api/setup/m365?"+url.Values{"tenantId": {*tenant}, "clientId": {*clientID}}.Encode(), nil)
 	case "creds verify":
 		pos, err := parse(fs, rest)
 		if err := errors.Join(err, need(pos, 2, "creds verify PROJECT SIDE")); err != nil {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,28 @@ type tenants struct {
 	src, dst         platform.Connector
 	// exactlyOnce, when set, also checks that no marker was written twice.
 	exactlyOnce func(t *testing.T, dstMailboxID string)
+	// mailOnly runs without calendars and contacts and compares mail only,
+	// for connectors whose calendar and contact paths are not built yet.
+	mailOnly bool
+}
+
+func (tn tenants) count(t *testing.T, c platform.Connector, id string) int {
+	t.Helper()
+	st, err := c.Stats(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tn.mailOnly {
+		return st.Mail
+	}
+	return st.Mail + st.Events + st.Contacts
+}
+
+func (tn tenants) runBody(mode string) map[string]any {
+	if tn.mailOnly {
+		return map[string]any{"mode": mode, "calendar": false, "contacts": false}
+	}
+	return map[string]any{"mode": mode}
 }
 
 func (tn tenants) mailboxByAddress(t *testing.T, c platform.Connector, addr string) platform.Mailbox {
@@ -33,15 +56,6 @@ func (tn tenants) mailboxByAddress(t *testing.T, c platform.Connector, addr stri
 	}
 	t.Fatalf("no mailbox %s", addr)
 	return platform.Mailbox{}
-}
-
-func items(t *testing.T, c platform.Connector, id string) int {
-	t.Helper()
-	st, err := c.Stats(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Mail + st.Events + st.Contacts
 }
 
 type mappingEntry struct {
@@ -85,7 +99,9 @@ func fullMigration(t *testing.T, a api, op api, accountID, projectID string, tn 
 	}
 	a.must("GET", "/api/projects/"+projectID+"/mapping?exceptionsOnly=true", nil, &mp)
 	if len(mp.Entries) != 1 || mp.Entries[0].Exception == "" {
-		t.Fatalf("mapping exceptions: %+v", mp.Entries)
+		var all json.RawMessage
+		a.must("GET", "/api/projects/"+projectID+"/mapping", nil, &all)
+		t.Fatalf("mapping exceptions: %+v\nwhole mapping: %s", mp.Entries, all)
 	}
 	missing := mp.Entries[0].Source.PrimaryAddress
 	newDst := strings.SplitN(missing, "@", 2)[0] + "@" + domainOf(t, tn.dst)
@@ -120,7 +136,7 @@ func fullMigration(t *testing.T, a api, op api, accountID, projectID string, tn 
 	a.must("GET", "/api/credits", nil, &before)
 
 	// The full run.
-	a.must("POST", "/api/projects/"+projectID+"/runs", map[string]any{"mode": "full"}, &created)
+	a.must("POST", "/api/projects/"+projectID+"/runs", tn.runBody("full"), &created)
 	if r := a.waitRun(created.Run.ID, 5*time.Minute); r.State != "completed" {
 		t.Fatalf("full run ended %s: %s %s", r.State, r.Code, r.Reason)
 	}
@@ -132,7 +148,7 @@ func fullMigration(t *testing.T, a api, op api, accountID, projectID string, tn 
 	}
 
 	// A re-run charges nothing and adds nothing.
-	a.must("POST", "/api/projects/"+projectID+"/runs", map[string]any{"mode": "full"}, &created)
+	a.must("POST", "/api/projects/"+projectID+"/runs", tn.runBody("full"), &created)
 	if r := a.waitRun(created.Run.ID, 5*time.Minute); r.State != "completed" {
 		t.Fatalf("re-run ended %s: %s", r.State, r.Reason)
 	}
@@ -159,12 +175,12 @@ func fullMigration(t *testing.T, a api, op api, accountID, projectID string, tn 
 		t.Fatal(err)
 	}
 	dstFirst := tn.mailboxByAddress(t, tn.dst, dstAddress(t, tn, first.PrimaryAddress))
-	beforeDelta := items(t, tn.dst, dstFirst.ID)
-	a.must("POST", "/api/projects/"+projectID+"/runs", map[string]any{"mode": "delta"}, &created)
+	beforeDelta := tn.count(t, tn.dst, dstFirst.ID)
+	a.must("POST", "/api/projects/"+projectID+"/runs", tn.runBody("delta"), &created)
 	if r := a.waitRun(created.Run.ID, 5*time.Minute); r.State != "completed" {
 		t.Fatalf("delta run ended %s: %s", r.State, r.Reason)
 	}
-	if got := items(t, tn.dst, dstFirst.ID); got != beforeDelta+1 {
+	if got := tn.count(t, tn.dst, dstFirst.ID); got != beforeDelta+1 {
 		t.Fatalf("delta run: destination has %d items, want %d", got, beforeDelta+1)
 	}
 	checkDestination(t, tn, srcMbs, missing, newDst)
@@ -189,7 +205,7 @@ func checkDestination(t *testing.T, tn tenants, srcMbs []platform.Mailbox, _, _ 
 	total := 0
 	for _, m := range srcMbs {
 		dm := tn.mailboxByAddress(t, tn.dst, dstAddress(t, tn, m.PrimaryAddress))
-		want, got := items(t, tn.src, m.ID), items(t, tn.dst, dm.ID)
+		want, got := tn.count(t, tn.src, m.ID), tn.count(t, tn.dst, dm.ID)
 		total += got
 		if got != want {
 			t.Errorf("%s: destination holds %d items, source %d", m.PrimaryAddress, got, want)

@@ -263,3 +263,11 @@ func scanLines(s string, needles ...string) []string {
 	}
 	return out
 }
+
+func httpTestServer(t *testing.T, h http.Handler) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func clientFor(apiURL, key string) *client.Client { return client.New(apiURL, key) }

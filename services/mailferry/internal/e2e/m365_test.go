@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/mailferry/mailferry/libs/connectors/m365"
+	"github.com/mailferry/mailferry/libs/platform"
+	"github.com/mailferry/mailferry/libs/platform/memory"
+	"github.com/mailferry/mailferry/libs/sandbox/graph"
+)
+
+// graphTenant starts a Graph sandbox with users mailbox domain and a
+// connector to it as the test's own view.
+func graphTenant(t *testing.T, seedUsers, messages int) (*graph.Sandbox, platform.Connector, map[string]string, map[string]string) {
+	t.Helper()
+	sb, err := graph.New(graph.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	if seedUsers > 0 {
+		sb.Seed(graph.SeedSpec{Users: seedUsers, MessagesPerUser: messages, Seed: 11})
+	}
+	tenant, client, secret := sb.Credentials()
+	fields := map[string]string{"tenantId": tenant, "clientId": client, "graphBaseUrl": sb.BaseURL(), "authorityUrl": sb.AuthorityURL(), "caPem": string(sb.CAPEM())}
+	secrets := map[string]string{"clientSecret": secret}
+	c, err := m365.FromCredentials(context.Background(), platform.Credentials{Platform: platform.M365, Fields: fields, Secrets: secrets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sb, c, fields, secrets
+}
+
+// setupKinds creates an account with credits and a project between any two
+// platforms with the given credentials.
+func setupKinds(t *testing.T, apiURL string, credits int, src, dst string, srcCreds, dstCreds map[string]any) (a, op api, accountID, projectID string) {
+	t.Helper()
+	op = api{t: t, c: clientFor(apiURL, operatorKey)}
+	var acct struct {
+		AccountID string `json:"accountId"`
+		APIKey    string `json:"apiKey"`
+	}
+	op.must(http.MethodPost, "/api/accounts", map[string]string{"name": "E2E " + src + " to " + dst}, &acct)
+	op.must(http.MethodPost, "/api/accounts/"+acct.AccountID+"/credits", map[string]any{"amount": credits}, nil)
+	a = api{t: t, c: clientFor(apiURL, acct.APIKey)}
+	var p struct {
+		ID string `json:"id"`
+	}
+	a.must(http.MethodPost, "/api/projects", map[string]string{"name": src + " to " + dst, "source": src, "destination": dst}, &p)
+	a.must(http.MethodPut, "/api/projects/"+p.ID+"/credentials/source", srcCreds, nil)
+	a.must(http.MethodPut, "/api/projects/"+p.ID+"/credentials/destination", dstCreds, nil)
+	return a, op, acct.AccountID, p.ID
+}
+
+// TestM365ToMemory migrates a Graph sandbox tenant into the memory sandbox
+// through the saga, with the services as separate processes.
+func TestM365ToMemory(t *testing.T) {
+	gsb, gc, fields, secrets := graphTenant(t, 4, 8)
+	store := memory.NewStore()
+	dst := store.AddTenant("dst", "dest.example")
+	users, err := gc.ListMailboxes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users[:len(users)-1] {
+		dst.AddMailbox(platform.Mailbox{PrimaryAddress: strings.SplitN(u.PrimaryAddress, "@", 2)[0] + "@dest.example", DisplayName: u.DisplayName})
+	}
+	msrv := httpTestServer(t, memory.NewHandler(store))
+	c := startCluster(t)
+	a, op, acct, pid := setupKinds(t, c.api, 20, "m365", "memory",
+		map[string]any{"fields": fields, "secrets": secrets},
+		map[string]any{"fields": map[string]string{"endpoint": msrv, "tenant": "dst"}, "secrets": map[string]string{"token": dst.Token()}})
+	fullMigration(t, a, op, acct, pid, tenants{src: gc, dst: dst, mailOnly: true, exactlyOnce: func(t *testing.T, id string) {
+		for marker, n := range dst.WrittenMarkers(id) {
+			if n != 1 {
+				t.Errorf("marker %s written %d times", marker, n)
+			}
+		}
+	}})
+	if n := gsb.SentMessages(); n != 0 {
+		t.Fatalf("the source tenant sent %d messages during the migration", n)
+	}
+}
+
+// TestMemoryToM365 migrates the memory sandbox into a Graph sandbox tenant,
+// creating the missing user with a licence.
+func TestMemoryToM365(t *testing.T) {
+	sb := newSandbox(t, 4, 10)
+	gsb, gc, fields, secrets := graphTenant(t, 0, 0)
+	for _, m := range sb.sources[:len(sb.sources)-1] {
+		gsb.AddUser(strings.SplitN(m.PrimaryAddress, "@", 2)[0]+"@"+gsb.Domain(), m.DisplayName)
+	}
+	c := startCluster(t)
+	a, op, acct, pid := setupKinds(t, c.api, 20, "memory", "m365",
+		map[string]any{"fields": map[string]string{"endpoint": sb.url, "tenant": "src"}, "secrets": map[string]string{"token": sb.src.Token()}},
+		map[string]any{"fields": fields, "secrets": secrets})
+	fullMigration(t, a, op, acct, pid, tenants{src: sb.src, dst: gc, mailOnly: true})
+	if n := gsb.SentMessages(); n != 0 {
+		t.Fatalf("the destination tenant sent %d messages during the migration", n)
+	}
+}
+
+// TestM365ToM365 is a tenant-to-tenant move between two Graph sandboxes.
+func TestM365ToM365(t *testing.T) {
+	srcSB, srcC, srcFields, srcSecrets := graphTenant(t, 3, 6)
+	dstSB, dstC, dstFields, dstSecrets := graphTenant(t, 0, 0)
+	users, err := srcC.ListMailboxes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users[:len(users)-1] {
+		dstSB.AddUser(strings.SplitN(u.PrimaryAddress, "@", 2)[0]+"@"+dstSB.Domain(), u.DisplayName)
+	}
+	c := startCluster(t)
+	a, op, acct, pid := setupKinds(t, c.api, 20, "m365", "m365",
+		map[string]any{"fields": srcFields, "secrets": srcSecrets},
+		map[string]any{"fields": dstFields, "secrets": dstSecrets})
+	fullMigration(t, a, op, acct, pid, tenants{src: srcC, dst: dstC, mailOnly: true})
+	if n := srcSB.SentMessages() + dstSB.SentMessages(); n != 0 {
+		t.Fatalf("%d messages were sent during the migration", n)
+	}
+}
