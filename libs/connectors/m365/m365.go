@@ -310,4 +310,5 @@ func mailboxOfPath(p string) string {
 var (
 	_ platform.Connector   = (*Connector)(nil)
 	_ platform.Provisioner = (*Connector)(nil)
+	_ platform.Verifier    = (*Connector)(nil)
 )

@@ -10,6 +10,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/mailferry/mailferry/libs/errs"
+	"github.com/mailferry/mailferry/libs/platform"
 )
 
 // GraphAppID is Microsoft Graph's application id, the resource of every
@@ -97,14 +98,9 @@ func SetupGuide(tenantID, clientID string) Guide {
 	}
 }
 
-// VerifyResult says which required permissions the app's token carries.
-type VerifyResult struct {
-	Granted []string `json:"granted"`
-	Missing []string `json:"missing"`
-}
-
-// OK reports whether nothing is missing.
-func (v VerifyResult) OK() bool { return len(v.Missing) == 0 }
+// VerifyResult says which required permissions the app's token carries;
+// it is platform.Verification, so the connector is a platform.Verifier.
+type VerifyResult = platform.Verification
 
 // Verify acquires an app-only token and compares its roles claim with
 // RequiredRoles. Credential problems come back as their distinct coded

@@ -18,6 +18,9 @@ type deltaState struct {
 	Cursor int64  `json:"c"` // already returned up to here
 	Snap   int64  `json:"s"` // this round ends here
 	Select string `json:"sel,omitempty"`
+	// Expand is kept like Select: delta supports $select, $top and $expand
+	// for messages, and the links carry them to every following page.
+	Expand string `json:"exp,omitempty"`
 	Page   int    `json:"p,omitempty"`
 }
 
@@ -62,7 +65,7 @@ func (s *Sandbox) delta(c *call, u *user, f *folder) {
 		}
 		st.Cursor, st.Snap = st.Base, 0
 	default:
-		st = deltaState{Folder: f.id, Select: c.q.Get("$select")}
+		st = deltaState{Folder: f.id, Select: c.q.Get("$select"), Expand: c.q.Get("$expand")}
 	}
 	if n := preferMaxPageSize(c.r); n > 0 {
 		st.Page = n
@@ -77,6 +80,11 @@ func (s *Sandbox) delta(c *call, u *user, f *folder) {
 		if !checkSelect(c.w, sel, msgProps, "message") {
 			return
 		}
+	}
+	exp, err := parseExpand(st.Expand)
+	if err != nil {
+		badRequest(c.w, "BadRequest", "Parsing OData Select and Expand failed: "+err.Error())
+		return
 	}
 	s.mu.Lock()
 	if st.Snap == 0 {
@@ -109,7 +117,7 @@ func (s *Sandbox) delta(c *call, u *user, f *folder) {
 	out := []map[string]any{}
 	for _, ch := range changes {
 		if ch.m != nil {
-			j := s.msgJSONLocked(u, ch.m, sel, nil, preferTextBody(c.r))
+			j := s.msgJSONLocked(u, ch.m, sel, exp, preferTextBody(c.r))
 			j["@odata.type"] = "#microsoft.graph.message"
 			out = append(out, j)
 		} else {
@@ -123,7 +131,7 @@ func (s *Sandbox) delta(c *call, u *user, f *folder) {
 	if more {
 		resp["@odata.nextLink"] = link + "$skiptoken=" + encodeState(st)
 	} else {
-		resp["@odata.deltaLink"] = link + "$deltatoken=" + encodeState(deltaState{Folder: f.id, Base: st.Snap, Select: st.Select, Page: st.Page})
+		resp["@odata.deltaLink"] = link + "$deltatoken=" + encodeState(deltaState{Folder: f.id, Base: st.Snap, Select: st.Select, Expand: st.Expand, Page: st.Page})
 	}
 	c.w.Header().Set("Preference-Applied", "odata.maxpagesize="+strconv.Itoa(page))
 	graphJSON(c.w, http.StatusOK, resp)

@@ -333,6 +333,20 @@ func (s *Sandbox) MessageCount(userID string) int {
 	return len(u.messages)
 }
 
+// StoredBytes is the size of every message the tenant holds, for
+// benchmarks that relate throughput to the upload limit.
+func (s *Sandbox) StoredBytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for _, u := range s.users {
+		for _, m := range u.messages {
+			n += m.size
+		}
+	}
+	return n
+}
+
 // ServeHTTP routes identity and Graph requests.
 func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
