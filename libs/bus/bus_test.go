@@ -2,6 +2,7 @@ package bus_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/mailferry/mailferry/events"
 	"github.com/mailferry/mailferry/libs/bus"
 	"github.com/mailferry/mailferry/libs/bus/bustest"
+	"github.com/mailferry/mailferry/libs/errs"
 )
 
 // pinged is a test-only event on the PROJECT stream.
@@ -378,4 +380,30 @@ func TestParallelConsumer(t *testing.T) {
 	bustest.Eventually(t, 20*time.Second, "three events in flight at once", func() bool { return peak.Load() == 3 })
 	close(release)
 	bustest.Eventually(t, 20*time.Second, "all handled", func() bool { return handled.Load() == 3 })
+}
+
+// TestQueryWaitsForAStartingService: a query sent while its service is
+// still starting is answered once it is up, instead of failing at once.
+func TestQueryWaitsForAStartingService(t *testing.T) {
+	t.Parallel()
+	srv := bustest.RunServer(t, "")
+	client := bustest.Open(t, srv.ClientURL())
+	server := bustest.Open(t, srv.ClientURL())
+	go func() {
+		time.Sleep(300 * time.Millisecond) // the service comes up late
+		_ = server.Serve("late", "1.0.0", map[string]bus.QueryFunc{"ping": func(context.Context, json.RawMessage) (any, error) {
+			return map[string]string{"pong": "yes"}, nil
+		}})
+	}()
+	var out map[string]string
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := client.Query(ctx, "late", "ping", map[string]string{}, &out); err != nil || out["pong"] != "yes" {
+		t.Fatalf("query to a starting service: %v %v", out, err)
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel2()
+	if err := client.Query(short, "absent", "ping", map[string]string{}, nil); !errs.Is(err, errs.Unavailable) {
+		t.Fatalf("query to a service that never comes: %v, want unavailable", err)
+	}
 }

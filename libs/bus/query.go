@@ -85,7 +85,18 @@ func (b *Bus) Query(ctx context.Context, service, endpoint string, req, resp any
 		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 	}
+	// No responder is normal for a moment while a service starts or
+	// restarts: ask again until the deadline rather than fail at once.
 	reply, err := b.nc.RequestMsgWithContext(ctx, msg)
+	for delay := 50 * time.Millisecond; errors.Is(err, nats.ErrNoResponders); delay = min(2*delay, time.Second) {
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+			reply, err = b.nc.RequestMsgWithContext(ctx, msg)
+			continue
+		}
+		break
+	}
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) {
 			return errs.Wrap(errs.Unavailable, err, "the "+service+" service did not answer", "check that the "+service+" service is running")
