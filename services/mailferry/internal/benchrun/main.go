@@ -27,8 +27,13 @@ import (
 	"github.com/mailferry/mailferry/libs/bus"
 	"github.com/mailferry/mailferry/libs/platform"
 	"github.com/mailferry/mailferry/libs/platform/memory"
+	"github.com/mailferry/mailferry/libs/sandbox/graph"
 	"github.com/mailferry/mailferry/services/mailferry/internal/client"
 )
+
+// m365PerMailbox messages make the single-mailbox run span several of the
+// throttle's windows.
+const m365PerMailbox = 600
 
 // benchEvent is the event the bus benchmark publishes.
 type benchEvent struct {
@@ -77,6 +82,20 @@ func run(out, binary string, nEvents, nMailboxes, nItems int) error {
 	fmt.Fprintf(&b, "| full run, request to completed | %s |\n", m.run.Round(time.Millisecond))
 	fmt.Fprintf(&b, "| items per second | %.0f |\n", float64(m.items)/m.run.Seconds())
 	fmt.Fprintf(&b, "| peak RSS of the platform process | %.0f MB |\n", float64(m.peakRSS)/1e6)
+	fmt.Fprintln(os.Stderr, "bench: Microsoft 365, one mailbox at Graph's rates ...")
+	// Graph's rates (10,000 requests per 10 minutes, 150 MB per 5 minutes)
+	// over shorter windows, so the run spans several of them in two minutes.
+	rates := graph.Limits{RequestsPerWindow: 333, Window: 20 * time.Second, Concurrent: 4, UploadBytes: 5 << 20, UploadWindow: 10 * time.Second}
+	single, err := benchM365(ctx, binary, 1, m365PerMailbox, rates)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "bench: Microsoft 365, many mailboxes, throttling off ...")
+	many, err := benchM365(ctx, binary, 100, 40, graph.Limits{})
+	if err != nil {
+		return err
+	}
+	writeM365(&b, single, many)
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
@@ -167,90 +186,118 @@ func benchMigration(ctx context.Context, binary string, nMailboxes, nItems int) 
 	}
 	sandbox := httptest.NewServer(memory.NewHandler(store))
 	defer sandbox.Close()
-
-	dir, err := os.MkdirTemp("", "mailferry-bench-up-")
+	creds := func(t *memory.Tenant) map[string]any {
+		return map[string]any{"fields": map[string]string{"endpoint": sandbox.URL, "tenant": t.Name()}, "secrets": map[string]string{"token": t.Token()}}
+	}
+	p, err := startPlatform(binary)
 	if err != nil {
 		return m, err
 	}
-	defer os.RemoveAll(dir)
+	defer p.stop()
+	m.discovery, m.run, err = p.migrate(ctx, nMailboxes, "memory", "memory", creds(src), creds(dst), true)
+	m.peakRSS = peakRSS(p.cmd.Process.Pid)
+	return m, err
+}
+
+// platformProc is a `mailferry up` process without its demo.
+type platformProc struct {
+	cmd   *exec.Cmd
+	api   string
+	opKey string
+}
+
+func startPlatform(binary string) (*platformProc, error) {
+	dir, err := os.MkdirTemp("", "mailferry-bench-up-")
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return m, err
+		return nil, err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	const opKey = "bench-operator"
-	cmd := exec.Command(binary, "up")
-	cmd.Env = append(os.Environ(), "MAILFERRY_DATA_DIR="+dir, "MAILFERRY_HTTP_ADDR="+addr, "MAILFERRY_DEMO=false",
-		"MAILFERRY_OPERATOR_KEY="+opKey, "MAILFERRY_LOG_LEVEL=warn", "OTEL_TRACES_EXPORTER=none",
+	p := &platformProc{api: "http://" + addr, opKey: "bench-operator"}
+	p.cmd = exec.Command(binary, "up")
+	p.cmd.Env = append(os.Environ(), "MAILFERRY_DATA_DIR="+dir, "MAILFERRY_HTTP_ADDR="+addr, "MAILFERRY_DEMO=false",
+		"MAILFERRY_OPERATOR_KEY="+p.opKey, "MAILFERRY_LOG_LEVEL=warn", "OTEL_TRACES_EXPORTER=none",
 		"MAILFERRY_VAULT_KEY="+base64.StdEncoding.EncodeToString(make([]byte, 32)))
 	logf, _ := os.Create(filepath.Join(os.TempDir(), "mailferry-bench-up.log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return m, err
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
 	}
-	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-	api := "http://" + addr
 	if err := waitFor(2*time.Minute, func() bool {
-		resp, err := http.Get(api + "/healthz")
+		resp, err := http.Get(p.api + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 		}
 		return err == nil
 	}); err != nil {
-		return m, fmt.Errorf("platform did not start (log: %s)", logf.Name())
+		p.stop()
+		return nil, fmt.Errorf("platform did not start (log: %s)", logf.Name())
 	}
-	op := client.New(api, opKey)
+	return p, nil
+}
+
+func (p *platformProc) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.cmd.Wait()
+}
+
+// migrate creates an account with credits and a project between two
+// platforms, runs discovery and a full run, and times both.
+func (p *platformProc) migrate(ctx context.Context, credits int, srcKind, dstKind string, srcCreds, dstCreds map[string]any, withCalendar bool) (time.Duration, time.Duration, error) {
+	op := client.New(p.api, p.opKey)
 	var acct struct {
 		AccountID string `json:"accountId"`
 		APIKey    string `json:"apiKey"`
 	}
 	if err := op.JSON(ctx, "POST", "/api/accounts", map[string]string{"name": "bench"}, &acct); err != nil {
-		return m, err
+		return 0, 0, err
 	}
-	if err := op.JSON(ctx, "POST", "/api/accounts/"+acct.AccountID+"/credits", map[string]any{"amount": nMailboxes}, nil); err != nil {
-		return m, err
+	if err := op.JSON(ctx, "POST", "/api/accounts/"+acct.AccountID+"/credits", map[string]any{"amount": credits}, nil); err != nil {
+		return 0, 0, err
 	}
-	c := client.New(api, acct.APIKey)
-	var p struct {
+	c := client.New(p.api, acct.APIKey)
+	var pr struct {
 		ID string `json:"id"`
 	}
-	if err := c.JSON(ctx, "POST", "/api/projects", map[string]string{"name": "bench", "source": "memory", "destination": "memory"}, &p); err != nil {
-		return m, err
+	if err := c.JSON(ctx, "POST", "/api/projects", map[string]string{"name": "bench", "source": srcKind, "destination": dstKind}, &pr); err != nil {
+		return 0, 0, err
 	}
-	for side, t := range map[string]*memory.Tenant{"source": src, "destination": dst} {
-		if err := c.JSON(ctx, "PUT", "/api/projects/"+p.ID+"/credentials/"+side, map[string]any{"fields": map[string]string{"endpoint": sandbox.URL, "tenant": t.Name()}, "secrets": map[string]string{"token": t.Token()}}, nil); err != nil {
-			return m, err
-		}
+	if err := c.JSON(ctx, "PUT", "/api/projects/"+pr.ID+"/credentials/source", srcCreds, nil); err != nil {
+		return 0, 0, err
+	}
+	if err := c.JSON(ctx, "PUT", "/api/projects/"+pr.ID+"/credentials/destination", dstCreds, nil); err != nil {
+		return 0, 0, err
 	}
 	start := time.Now()
-	runID, err := startRun(ctx, c, p.ID, "discovery")
+	runID, err := startRun(ctx, c, pr.ID, map[string]any{"mode": "discovery"})
 	if err != nil {
-		return m, err
+		return 0, 0, err
 	}
 	if err := waitRun(ctx, c, runID); err != nil {
-		return m, err
+		return 0, 0, err
 	}
-	m.discovery = time.Since(start)
+	disc := time.Since(start)
 	start = time.Now()
-	if runID, err = startRun(ctx, c, p.ID, "full"); err != nil {
-		return m, err
+	if runID, err = startRun(ctx, c, pr.ID, map[string]any{"mode": "full", "calendar": withCalendar, "contacts": withCalendar}); err != nil {
+		return disc, 0, err
 	}
 	if err := waitRun(ctx, c, runID); err != nil {
-		return m, err
+		return disc, 0, err
 	}
-	m.run = time.Since(start)
-	m.peakRSS = peakRSS(cmd.Process.Pid)
-	return m, nil
+	return disc, time.Since(start), nil
 }
 
-func startRun(ctx context.Context, c *client.Client, projectID, mode string) (string, error) {
+func startRun(ctx context.Context, c *client.Client, projectID string, body map[string]any) (string, error) {
 	var out struct {
 		Run struct {
 			ID string `json:"id"`
 		} `json:"run"`
 	}
-	err := c.JSON(ctx, "POST", "/api/projects/"+projectID+"/runs", map[string]any{"mode": mode}, &out)
+	err := c.JSON(ctx, "POST", "/api/projects/"+projectID+"/runs", body, &out)
 	return out.Run.ID, err
 }
 
