@@ -288,3 +288,34 @@ func (f *folder) totals() (total, unread int, size int64) {
 	}
 	return
 }
+
+// FolderTotal is one mail folder's count and size as the store holds them.
+type FolderTotal struct {
+	Items int
+	Bytes int64
+}
+
+// FolderTotals returns a user's mail folders by path below the mailbox
+// root ("Inbox/Projects"), straight from the store: tests compare what a
+// client enumerated through the API with it.
+func (s *Sandbox) FolderTotals(userID string) map[string]FolderTotal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.userLocked(userID)
+	out := map[string]FolderTotal{}
+	if u == nil {
+		return out
+	}
+	for _, f := range u.forder {
+		if f == u.root {
+			continue
+		}
+		path := f.name
+		for p := u.folders[f.parentID]; p != nil && p != u.root; p = u.folders[p.parentID] {
+			path = p.name + "/" + path
+		}
+		n, _, size := f.totals()
+		out[path] = FolderTotal{Items: n, Bytes: size}
+	}
+	return out
+}
