@@ -7,8 +7,8 @@
 // Config differs. See docs/m365.md for the write path chosen (JSON create with
 // extended properties, so items are not drafts) and the fidelity it keeps.
 //
-// Calendars and contacts come in a second step: Folders lists mail folders
-// only for now.
+// Calendars are read as iCalendar and written without ever sending an
+// invitation; contacts are read and written as vCards (docs/m365.md).
 package m365
 
 import (
@@ -90,6 +90,8 @@ type Connector struct {
 	raw   *http.Client
 	gate  *gates
 	graph string // GraphBaseURL + "/v1.0"
+	// markers indexes the markers of events and contacts per mailbox.
+	markers markerIndex
 }
 
 // Open checks the configuration and builds the Graph client. It does not

@@ -120,11 +120,38 @@ func enumerate(t *testing.T, c platform.Source, mb, folder, token string) ([]pla
 	}
 }
 
-// The contract suite requires calendar and contact folders with items;
-// this connector moves mail only so far.
+// TestContract runs the connector contract suite against one sandbox
+// server; each subtest gets its own seeded and empty mailboxes (a fresh
+// tenant population, not a fresh server). The sandbox's cleanup asserts
+// that nothing was sent, invitations included.
 func TestContract(t *testing.T) {
-	t.Skip("the contract suite needs calendar and contact folders and items; the Microsoft 365 connector handles mail only until its calendar and contacts step (docs/m365.md); TestMail* cover the mail part of the contract")
-	platformtest.Run(t, nil)
+	sb := newSandbox(t, graph.Config{})
+	// Cleanups run after the parallel subtests, unlike code after Run.
+	t.Cleanup(func() {
+		if inv := sb.Invitations(); len(inv) != 0 {
+			t.Errorf("the contract suite sent %d meeting messages: %+v", len(inv), inv)
+		}
+	})
+	var next atomic.Int64
+	platformtest.Run(t, func(t *testing.T) platformtest.Fixture {
+		n := int(next.Add(1))
+		cfg := configFor(sb)
+		cfg.PageSize = 5
+		cfg.MaxItemBytes = 4 << 20
+		c := open(t, cfg)
+		seeded := sb.Seed(graph.SeedSpec{Users: 1, MessagesPerUser: 12, EventsPerUser: 6, ContactsPerUser: 6, Seed: 7, FirstIndex: 100 + n})[0]
+		empty := sb.AddUser(fmt.Sprintf("empty%d@%s", n, sb.Domain()), fmt.Sprintf("Empty %d", n))
+		// New mail "arrives" through a second connector: a plain Graph
+		// create, unseen by the connector under test and its caches.
+		other := open(t, configFor(sb))
+		return platformtest.Fixture{
+			Connector: c, Seeded: seeded, Empty: empty, WantPaging: true,
+			AddItem: func(ctx context.Context, mb, folderID string, it platform.Item) (platform.ItemRef, error) {
+				id, err := other.WriteItem(ctx, mb, folderID, it, fmt.Sprintf("arrival-%d-%d", n, time.Now().UnixNano()))
+				return platform.ItemRef{ID: id, FolderID: folderID, Kind: platform.Mail}, err
+			},
+		}
+	})
 }
 
 func TestMailWriteReadFindDelta(t *testing.T) {
@@ -686,6 +713,10 @@ func TestThrottlingStorm(t *testing.T) {
 	if throttles.Load() == 0 || sb.Throttled() == 0 {
 		t.Errorf("no throttling seen (connector %d, sandbox %d); the storm did not storm", throttles.Load(), sb.Throttled())
 	}
+	// Stats now also walks calendars and contact folders: more requests
+	// than this storm's window of 15 admits, so a whole-call retry could
+	// never finish. The count is checked with the throttle lifted.
+	sb.SetLimits(graph.Limits{})
 	var st platform.Stats
 	retry(t, ctx, func() (err error) { st, err = c.Stats(ctx, mb); return err }, nil, nil)
 	if st.Mail != n {

@@ -96,12 +96,29 @@ func mailboxOf(u models.Userable) platform.Mailbox {
 }
 
 // Folders lists a mailbox's mail folders, parents before children, with
-// the well-known ones carrying their role. Hidden folders are left out.
-// Calendars and contact folders are not listed yet.
+// the well-known ones carrying their role (hidden folders are left out),
+// then its calendars and its contact folders.
 func (c *Connector) Folders(ctx context.Context, mailboxID string) ([]platform.Folder, error) {
 	if mailboxID == "" {
 		return nil, errs.New(errs.NotFound, "the mailbox id is empty", "list the mailboxes again")
 	}
+	out, err := c.mailFolders(ctx, mailboxID)
+	if err != nil {
+		return nil, err
+	}
+	cals, err := c.calendarFolders(ctx, mailboxID)
+	if err != nil {
+		return nil, err
+	}
+	cts, err := c.contactFolders(ctx, mailboxID)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(out, cals...), cts...), nil
+}
+
+// mailFolders lists the mail folders only.
+func (c *Connector) mailFolders(ctx context.Context, mailboxID string) ([]platform.Folder, error) {
 	g := graphError{what: "mailbox " + mailboxID, perm: permMail}
 	roles := map[string]platform.Role{}
 	for _, wk := range wellKnown {
@@ -198,13 +215,20 @@ func sizeOf(m models.Messageable) int64 {
 	return 0
 }
 
-// Items enumerates a folder through Graph's message delta: "" starts a
-// full (initial) sync, a NextToken is the @odata.nextLink and the
-// DeltaToken the @odata.deltaLink, both opaque to callers.
+// Items enumerates a folder through Graph's delta: messages/delta for
+// mail folders, calendarView/delta for calendars, contacts/delta for
+// contact folders. "" starts a full (initial) sync; a NextToken continues
+// it and a DeltaToken asks for later changes, both opaque to callers.
 func (c *Connector) Items(ctx context.Context, mailboxID, folderID, token string) (platform.ItemPage, error) {
 	g := graphError{what: "folder " + folderID + " of mailbox " + mailboxID, perm: permMail}
 	if mailboxID == "" || folderID == "" {
 		return platform.ItemPage{}, errs.New(errs.NotFound, "the mailbox or folder id is empty", "list the folders again")
+	}
+	switch {
+	case strings.HasPrefix(folderID, calendarPrefix):
+		return c.calendarItems(ctx, mailboxID, strings.TrimPrefix(folderID, calendarPrefix), folderID, token)
+	case strings.HasPrefix(folderID, contactsPrefix):
+		return c.contactItems(ctx, mailboxID, strings.TrimPrefix(folderID, contactsPrefix), folderID, token)
 	}
 	headers := abs.NewRequestHeaders()
 	// Graph caps delta pages through this preference, not $top.
@@ -250,15 +274,24 @@ func (c *Connector) Items(ctx context.Context, mailboxID, folderID, token string
 var readSelect = []string{"id", "parentFolderId", "changeKey", "isRead", "flag", "categories", "receivedDateTime"}
 
 // ReadItem returns a message as its MIME ($value) with its read state,
-// flag and categories.
+// flag and categories, an event as iCalendar, a contact as a vCard.
 func (c *Connector) ReadItem(ctx context.Context, mailboxID string, ref platform.ItemRef) (platform.Item, error) {
 	g := graphError{what: "item " + ref.ID, perm: permMail}
-	if ref.Kind != "" && ref.Kind != platform.Mail {
-		return platform.Item{}, errs.New(errs.UnsupportedPlatform,
-			"the Microsoft 365 connector reads mail only for now; calendars and contacts come in a later release", "")
-	}
 	if ref.ID == "" || mailboxID == "" {
 		return platform.Item{}, errs.New(errs.NotFound, "the item or mailbox id is empty", "list the folder again")
+	}
+	kind := ref.Kind
+	if kind == "" {
+		kind = kindOfFolder(ref.FolderID)
+	}
+	switch kind {
+	case platform.Event:
+		return c.readEvent(ctx, mailboxID, ref)
+	case platform.Contact:
+		return c.readContact(ctx, mailboxID, ref)
+	case platform.Mail:
+	default:
+		return platform.Item{}, errs.Field("kind", fmt.Sprintf("%q is not an item kind", ref.Kind))
 	}
 	msg := c.user(mailboxID).Messages().ByMessageId(ref.ID)
 	m, err := msg.Get(ctx, &users.ItemMessagesMessageItemRequestBuilderGetRequestConfiguration{
@@ -296,7 +329,9 @@ func (c *Connector) ReadItem(ctx context.Context, mailboxID string, ref platform
 }
 
 // Stats counts a mailbox exactly: every folder Folders lists, every
-// message in them with its PR_MESSAGE_SIZE, the same numbers Items gives.
+// message in them with its PR_MESSAGE_SIZE, and the events and contacts
+// of a full enumeration with their estimated sizes: the numbers Items
+// gives.
 func (c *Connector) Stats(ctx context.Context, mailboxID string) (platform.Stats, error) {
 	folders, err := c.Folders(ctx, mailboxID)
 	if err != nil {
@@ -304,6 +339,29 @@ func (c *Connector) Stats(ctx context.Context, mailboxID string) (platform.Stats
 	}
 	st := platform.Stats{Folders: len(folders)}
 	for _, f := range folders {
+		if f.Kind != platform.Mail {
+			token := ""
+			for {
+				p, err := c.Items(ctx, mailboxID, f.ID, token)
+				if err != nil {
+					return platform.Stats{}, err
+				}
+				for _, r := range p.Items {
+					if f.Kind == platform.Event {
+						st.Events++
+					} else {
+						st.Contacts++
+					}
+					st.SizeBytes += r.Size
+					st.LargestItem = max(st.LargestItem, r.Size)
+				}
+				if p.NextToken == "" {
+					break
+				}
+				token = p.NextToken
+			}
+			continue
+		}
 		g := graphError{what: "folder " + f.Name, perm: permMail}
 		b := c.user(mailboxID).MailFolders().ByMailFolderId(f.ID).Messages()
 		resp, err := b.Get(ctx, &users.ItemMailFoldersItemMessagesRequestBuilderGetRequestConfiguration{
@@ -337,13 +395,17 @@ func (c *Connector) EnsureFolder(ctx context.Context, mailboxID string, f platfo
 	if f.Kind == "" {
 		f.Kind = platform.Mail
 	}
-	if f.Kind != platform.Mail {
-		return platform.Folder{}, errs.New(errs.UnsupportedPlatform,
-			fmt.Sprintf("the Microsoft 365 connector writes mail folders only for now, not %s folders", f.Kind),
-			"calendars and contacts come in a later release")
-	}
 	if mailboxID == "" {
 		return platform.Folder{}, errs.New(errs.NotFound, "the mailbox id is empty", "list the mailboxes again")
+	}
+	switch f.Kind {
+	case platform.Event:
+		return c.ensureCalendar(ctx, mailboxID, f)
+	case platform.Contact:
+		return c.ensureContactFolder(ctx, mailboxID, f)
+	case platform.Mail:
+	default:
+		return platform.Folder{}, errs.Field("kind", fmt.Sprintf("%q is not a folder kind", f.Kind))
 	}
 	g := graphError{what: "mailbox " + mailboxID, perm: permMail}
 	if f.Role != platform.RoleNone {
@@ -394,15 +456,23 @@ func (c *Connector) EnsureFolder(ctx context.Context, mailboxID string, f platfo
 		"nothing: mailferry retries; if it persists, check the folder is not hidden")
 }
 
-// FindByMarker finds the message written with a migration marker, in any
-// folder of the mailbox.
+// FindByMarker finds the item written with a migration marker: a message
+// in any mail folder (one mailbox-wide query), else an event or contact
+// (through the marker index, see markers.go).
 func (c *Connector) FindByMarker(ctx context.Context, mailboxID, marker string) (string, bool, error) {
 	if mailboxID == "" {
 		return "", false, errs.New(errs.NotFound, "the mailbox id is empty", "list the mailboxes again")
 	}
+	if id, found, err := c.findMail(ctx, mailboxID, marker); err != nil || found {
+		return id, found, err
+	}
+	return c.findNonMail(ctx, mailboxID, marker)
+}
+
+// findMail finds a message by its marker in any mail folder.
+func (c *Connector) findMail(ctx context.Context, mailboxID, marker string) (string, bool, error) {
 	g := graphError{what: "mailbox " + mailboxID, perm: permMail}
-	filter := fmt.Sprintf("singleValueExtendedProperties/any(ep: ep/id eq '%s' and ep/value eq '%s')",
-		MarkerProperty, strings.ReplaceAll(marker, "'", "''"))
+	filter := markerFilter(marker)
 	resp, err := c.user(mailboxID).Messages().Get(ctx, &users.ItemMessagesRequestBuilderGetRequestConfiguration{
 		QueryParameters: &users.ItemMessagesRequestBuilderGetQueryParameters{Filter: &filter, Select: []string{"id"}, Top: ptr(int32(2))},
 	})
@@ -413,4 +483,15 @@ func (c *Connector) FindByMarker(ctx context.Context, mailboxID, marker string) 
 		return str(v[0].GetId()), true, nil
 	}
 	return "", false, nil
+}
+
+// kindOfFolder tells a folder's item kind from its id.
+func kindOfFolder(folderID string) platform.ItemKind {
+	switch {
+	case strings.HasPrefix(folderID, calendarPrefix):
+		return platform.Event
+	case strings.HasPrefix(folderID, contactsPrefix):
+		return platform.Contact
+	}
+	return platform.Mail
 }

@@ -42,14 +42,28 @@ func (c *Connector) WriteItem(ctx context.Context, mailboxID, folderID string, i
 	if marker == "" {
 		return "", errs.Field("marker", "every write needs a migration marker so that a re-run finds it")
 	}
-	if item.Ref.Kind != "" && item.Ref.Kind != platform.Mail || item.ContentType != "" && item.ContentType != platform.ContentMIME {
-		return "", errs.New(errs.UnsupportedPlatform,
-			"the Microsoft 365 connector writes mail only for now; calendars and contacts come in a later release", "")
-	}
 	if mailboxID == "" || folderID == "" {
 		return "", errs.New(errs.NotFound, "the mailbox or folder id is empty", "list the folders again")
 	}
-	if id, found, err := c.FindByMarker(ctx, mailboxID, marker); err != nil || found {
+	kind := kindOfFolder(folderID)
+	want := map[platform.ItemKind]string{platform.Mail: platform.ContentMIME, platform.Event: platform.ContentCalendar, platform.Contact: platform.ContentVCard}[kind]
+	if item.Ref.Kind != "" && item.Ref.Kind != kind || item.ContentType != "" && item.ContentType != want {
+		return "", errs.New(errs.Invalid,
+			fmt.Sprintf("a %s item (%s) cannot be written to a %s folder", item.Ref.Kind, item.ContentType, kind),
+			"report this to mailferry support")
+	}
+	if size := int64(len(item.Content)); kind != platform.Mail && size > c.cfg.MaxItemBytes {
+		return "", errs.New(errs.ItemTooLarge,
+			fmt.Sprintf("the item is %d bytes, over Microsoft 365's limit of %d bytes", size, c.cfg.MaxItemBytes),
+			"the item is listed in the reconciliation report; move it by hand")
+	}
+	switch kind {
+	case platform.Event:
+		return c.writeEvent(ctx, mailboxID, strings.TrimPrefix(folderID, calendarPrefix), item, marker)
+	case platform.Contact:
+		return c.writeContact(ctx, mailboxID, strings.TrimPrefix(folderID, contactsPrefix), item, marker)
+	}
+	if id, found, err := c.findMail(ctx, mailboxID, marker); err != nil || found {
 		return id, err
 	}
 	if size := int64(len(item.Content)); size > c.cfg.MaxItemBytes {

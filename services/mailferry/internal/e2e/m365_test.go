@@ -25,7 +25,7 @@ func graphTenant(t *testing.T, seedUsers, messages int) (*graph.Sandbox, platfor
 	}
 	t.Cleanup(sb.Close)
 	if seedUsers > 0 {
-		sb.Seed(graph.SeedSpec{Users: seedUsers, MessagesPerUser: messages, Seed: 11})
+		sb.Seed(graph.SeedSpec{Users: seedUsers, MessagesPerUser: messages, EventsPerUser: 3, ContactsPerUser: 3, Seed: 11})
 	}
 	tenant, client, secret := sb.Credentials()
 	fields := map[string]string{"tenantId": tenant, "clientId": client, "graphBaseUrl": sb.BaseURL(), "authorityUrl": sb.AuthorityURL(), "caPem": string(sb.CAPEM())}
@@ -76,7 +76,7 @@ func TestM365ToMemory(t *testing.T) {
 	a, op, acct, pid := setupKinds(t, c.api, 20, "m365", "memory",
 		map[string]any{"fields": fields, "secrets": secrets},
 		map[string]any{"fields": map[string]string{"endpoint": msrv, "tenant": "dst"}, "secrets": map[string]string{"token": dst.Token()}})
-	fullMigration(t, a, op, acct, pid, tenants{src: gc, dst: dst, mailOnly: true, exactlyOnce: func(t *testing.T, id string) {
+	fullMigration(t, a, op, acct, pid, tenants{src: gc, dst: dst, exactlyOnce: func(t *testing.T, id string) {
 		for marker, n := range dst.WrittenMarkers(id) {
 			if n != 1 {
 				t.Errorf("marker %s written %d times", marker, n)
@@ -100,7 +100,7 @@ func TestMemoryToM365(t *testing.T) {
 	a, op, acct, pid := setupKinds(t, c.api, 20, "memory", "m365",
 		map[string]any{"fields": map[string]string{"endpoint": sb.url, "tenant": "src"}, "secrets": map[string]string{"token": sb.src.Token()}},
 		map[string]any{"fields": fields, "secrets": secrets})
-	fullMigration(t, a, op, acct, pid, tenants{src: sb.src, dst: gc, mailOnly: true})
+	fullMigration(t, a, op, acct, pid, tenants{src: sb.src, dst: gc})
 	if n := gsb.SentMessages(); n != 0 {
 		t.Fatalf("the destination tenant sent %d messages during the migration", n)
 	}
@@ -121,7 +121,7 @@ func TestM365ToM365(t *testing.T) {
 	a, op, acct, pid := setupKinds(t, c.api, 20, "m365", "m365",
 		map[string]any{"fields": srcFields, "secrets": srcSecrets},
 		map[string]any{"fields": dstFields, "secrets": dstSecrets})
-	fullMigration(t, a, op, acct, pid, tenants{src: srcC, dst: dstC, mailOnly: true})
+	fullMigration(t, a, op, acct, pid, tenants{src: srcC, dst: dstC})
 	if n := srcSB.SentMessages() + dstSB.SentMessages(); n != 0 {
 		t.Fatalf("%d messages were sent during the migration", n)
 	}
