@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/mailferry/mailferry/libs/bus/bustest"
 	"github.com/mailferry/mailferry/libs/connectors/m365"
 	"github.com/mailferry/mailferry/libs/platform"
 	"github.com/mailferry/mailferry/libs/platform/memory"
@@ -124,5 +126,76 @@ func TestM365ToM365(t *testing.T) {
 	fullMigration(t, a, op, acct, pid, tenants{src: srcC, dst: dstC})
 	if n := srcSB.SentMessages() + dstSB.SentMessages(); n != 0 {
 		t.Fatalf("%d messages were sent during the migration", n)
+	}
+}
+
+// TestM365ConsentRevokedMidRun: consent is withdrawn from the destination
+// app while mailboxes are moving. The mailboxes fail with a plain code that
+// names the permission; once consent is granted again, running the project
+// again finishes the job, charges nothing more and duplicates nothing.
+func TestM365ConsentRevokedMidRun(t *testing.T) {
+	sb := newSandbox(t, 3, 40)
+	gsb, gc, fields, secrets := graphTenant(t, 0, 0)
+	gsb.SetFaults(graph.Faults{Latency: 30 * time.Millisecond})
+	for _, m := range sb.sources {
+		gsb.AddUser(strings.SplitN(m.PrimaryAddress, "@", 2)[0]+"@"+gsb.Domain(), m.DisplayName)
+	}
+	c := startCluster(t)
+	a, _, _, pid := setupKinds(t, c.api, 10, "memory", "m365",
+		map[string]any{"fields": map[string]string{"endpoint": sb.url, "tenant": "src"}, "secrets": map[string]string{"token": sb.src.Token()}},
+		map[string]any{"fields": fields, "secrets": secrets})
+	discoverAndMap(t, a, pid)
+	var created struct {
+		Run run `json:"run"`
+	}
+	a.must("POST", "/api/projects/"+pid+"/runs", map[string]any{"mode": "full"}, &created)
+	bustest.Eventually(t, time.Minute, "items moving", func() bool {
+		var p progressRun
+		a.do("GET", "/api/runs/"+created.Run.ID+"/progress", nil, &p)
+		return p.Totals.Items >= 5
+	})
+	gsb.Revoke("Mail.ReadWrite")
+	r := a.waitRun(created.Run.ID, 3*time.Minute)
+	if r.State != "failed" {
+		t.Fatalf("run ended %s, want failed", r.State)
+	}
+	var prog struct {
+		Mailboxes []struct {
+			State string `json:"state"`
+			Error struct {
+				Code  string `json:"code"`
+				Cause string `json:"cause"`
+			} `json:"error"`
+		} `json:"mailboxes"`
+	}
+	a.must("GET", "/api/runs/"+created.Run.ID+"/progress", nil, &prog)
+	failed := 0
+	for _, m := range prog.Mailboxes {
+		if m.State == "failed" {
+			failed++
+			if m.Error.Code != "m365_consent_missing" || !strings.Contains(m.Error.Cause, "Mail.ReadWrite") {
+				t.Fatalf("failure %q %q: want m365_consent_missing naming Mail.ReadWrite", m.Error.Code, m.Error.Cause)
+			}
+		}
+	}
+	if failed == 0 {
+		t.Fatal("no mailbox failed after consent was revoked")
+	}
+	var before balance
+	a.must("GET", "/api/credits", nil, &before)
+
+	gsb.Grant("Mail.ReadWrite")
+	a.must("POST", "/api/projects/"+pid+"/runs", map[string]any{"mode": "full"}, &created)
+	if r := a.waitRun(created.Run.ID, 3*time.Minute); r.State != "completed" {
+		t.Fatalf("the run after consent was granted again ended %s: %s", r.State, r.Reason)
+	}
+	var after balance
+	a.must("GET", "/api/credits", nil, &after)
+	if after.Consumed != before.Consumed {
+		t.Fatalf("resuming charged again: consumed %d -> %d", before.Consumed, after.Consumed)
+	}
+	checkDestination(t, tenants{src: sb.src, dst: gc}, sb.sources, "", "")
+	if n := gsb.SentMessages(); n != 0 {
+		t.Fatalf("%d messages sent", n)
 	}
 }
