@@ -153,31 +153,35 @@ const PartSize = 1000
 func Split(ev events.Event) []events.Event {
 	switch e := ev.(type) {
 	case mapping.MappingSuggested:
-		chunks := chunk(e.Entries)
-		if len(chunks) <= 1 {
-			return []events.Event{e}
-		}
-		out := make([]events.Event, len(chunks))
-		for i, c := range chunks {
+		return parts(e.Entries, func(entries []mapping.Entry, part, n int) events.Event {
 			p := e
-			p.Entries, p.Part, p.Parts = c, i, len(chunks)
-			out[i] = p
-		}
-		return out
+			p.Entries, p.Part, p.Parts = entries, part, n
+			return p
+		})
 	case mapping.MappingEdited:
-		chunks := chunk(e.Entries)
-		if !e.Replace || len(chunks) <= 1 {
-			return []events.Event{e}
+		if e.Replace {
+			return parts(e.Entries, func(entries []mapping.Entry, part, n int) events.Event {
+				p := e
+				p.Entries, p.Part, p.Parts = entries, part, n
+				return p
+			})
 		}
-		out := make([]events.Event, len(chunks))
-		for i, c := range chunks {
-			p := e
-			p.Entries, p.Part, p.Parts = c, i, len(chunks)
-			out[i] = p
-		}
-		return out
 	}
 	return []events.Event{ev}
+}
+
+// parts builds one event per chunk of entries, or the event whole when it
+// fits in one.
+func parts(entries []mapping.Entry, build func(entries []mapping.Entry, part, n int) events.Event) []events.Event {
+	chunks := chunk(entries)
+	if len(chunks) <= 1 {
+		return []events.Event{build(entries, 0, 0)}
+	}
+	out := make([]events.Event, len(chunks))
+	for i, c := range chunks {
+		out[i] = build(c, i, len(chunks))
+	}
+	return out
 }
 
 func chunk(entries []mapping.Entry) [][]mapping.Entry {
