@@ -147,20 +147,28 @@ func validateCredentials(kind platform.Kind, req credentialsRequest, allowSandbo
 	return nil
 }
 
-func (s *Service) getCredentials(w http.ResponseWriter, r *http.Request) {
+// storedCredentials resolves the project and side in the path to the
+// credentials stored for it.
+func (s *Service) storedCredentials(r *http.Request) (model.Project, platform.Kind, *model.Credentials, error) {
 	p, err := s.project(r)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return p, "", nil, err
 	}
-	side, _, err := sideOf(r, p)
+	side, kind, err := sideOf(r, p)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return p, "", nil, err
 	}
 	c, ok := p.Credentials[side]
 	if !ok {
-		writeErr(w, errs.New(errs.NotFound, "no "+side+" credentials are set", "set them with PUT /api/projects/{id}/credentials/"+side))
+		return p, "", nil, errs.New(errs.NotFound, "no "+side+" credentials are set", "set them with PUT /api/projects/"+p.ID+"/credentials/"+side)
+	}
+	return p, kind, c, nil
+}
+
+func (s *Service) getCredentials(w http.ResponseWriter, r *http.Request) {
+	_, _, c, err := s.storedCredentials(r)
+	if err != nil {
+		writeErr(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, c)
@@ -177,21 +185,12 @@ func (s *Service) setupM365(w http.ResponseWriter, r *http.Request) {
 // platform before anything runs: they authenticate, and every permission
 // mailferry needs is granted (listed by name when not).
 func (s *Service) verifyCredentials(w http.ResponseWriter, r *http.Request) {
-	p, err := s.project(r)
+	_, kind, c, err := s.storedCredentials(r)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	side, kind, err := sideOf(r, p)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	c, ok := p.Credentials[side]
-	if !ok {
-		writeErr(w, errs.New(errs.NotFound, "no "+side+" credentials are set", "set them with PUT /api/projects/"+p.ID+"/credentials/"+side))
-		return
-	}
+	side := c.Side
 	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
 	defer cancel()
 	conn, err := s.d.Opener.Open(ctx, kind, c.Fields, c.VaultRef)
