@@ -240,33 +240,82 @@ func (c *Connector) Limits() platform.Limits {
 	return platform.Limits{MaxItemBytes: c.cfg.MaxItemBytes}
 }
 
-// gates holds one semaphore per mailbox, so that no mailbox has more
-// requests in flight than Graph allows whatever the callers do.
+// gates holds one adaptive gate per mailbox, so that no mailbox has more
+// requests in flight than Graph allows (4), and fewer while Graph throttles
+// it: each 429 halves the mailbox's concurrency, and a run of successes
+// earns one slot back (additive increase, multiplicative decrease, as TCP
+// does), so a throttled mailbox stops hammering and recovers by itself.
 type gates struct {
-	n  int
-	mu sync.Mutex
-	m  map[string]chan struct{}
+	max int
+	mu  sync.Mutex
+	m   map[string]*gate
 }
 
-func newGates(n int) *gates { return &gates{n: n, m: map[string]chan struct{}{}} }
+type gate struct {
+	limit, inFlight, successes int
+	changed                    chan struct{} // closed and replaced on every release
+}
 
-func (g *gates) acquire(ctx context.Context, mailbox string) (release func(), err error) {
-	if mailbox == "" {
-		return func() {}, nil
-	}
-	g.mu.Lock()
-	ch, ok := g.m[strings.ToLower(mailbox)]
+func newGates(n int) *gates { return &gates{max: n, m: map[string]*gate{}} }
+
+func (g *gates) get(mailbox string) *gate {
+	key := strings.ToLower(mailbox)
+	gt, ok := g.m[key]
 	if !ok {
-		ch = make(chan struct{}, g.n)
-		g.m[strings.ToLower(mailbox)] = ch
+		gt = &gate{limit: g.max, changed: make(chan struct{})}
+		g.m[key] = gt
 	}
-	g.mu.Unlock()
-	select {
-	case ch <- struct{}{}:
-		return func() { <-ch }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	return gt
+}
+
+// acquire waits for a slot of the mailbox; release reports whether the
+// request was throttled.
+func (g *gates) acquire(ctx context.Context, mailbox string) (release func(throttled bool), err error) {
+	if mailbox == "" {
+		return func(bool) {}, nil
 	}
+	for {
+		g.mu.Lock()
+		gt := g.get(mailbox)
+		if gt.inFlight < gt.limit {
+			gt.inFlight++
+			g.mu.Unlock()
+			return func(throttled bool) { g.release(gt, throttled) }, nil
+		}
+		wait := gt.changed
+		g.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (g *gates) release(gt *gate, throttled bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	gt.inFlight--
+	switch {
+	case throttled:
+		gt.limit = max(1, gt.limit/2)
+		gt.successes = 0
+	case gt.limit < g.max:
+		gt.successes++
+		if gt.successes >= 10*gt.limit {
+			gt.limit++
+			gt.successes = 0
+		}
+	}
+	close(gt.changed)
+	gt.changed = make(chan struct{})
+}
+
+// Concurrency is how many requests the mailbox may have in flight now.
+func (g *gates) concurrency(mailbox string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.get(mailbox).limit
 }
 
 // gatedTransport takes the mailbox's semaphore for every request under
@@ -286,8 +335,9 @@ func (t *gatedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	return t.next.RoundTrip(req)
+	resp, err := t.next.RoundTrip(req)
+	release(err == nil && resp.StatusCode == http.StatusTooManyRequests)
+	return resp, err
 }
 
 // mailboxOfPath returns the {id} of /v1.0/users/{id}/..., unescaped.

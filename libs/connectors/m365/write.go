@@ -300,12 +300,12 @@ func (c *Connector) upload(ctx context.Context, mailboxID, uploadURL string, dat
 		}
 		resp, err := c.raw.Do(req)
 		if err != nil {
-			release()
+			release(false)
 			return err
 		}
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()
-		release()
+		release(resp.StatusCode == http.StatusTooManyRequests)
 		if resp.StatusCode >= 300 {
 			return newStatusError(resp, body)
 		}
