@@ -651,31 +651,11 @@ func (s *Sandbox) dropEventLocked(u *user, e *event) {
 }
 
 func (s *Sandbox) listEvents(c *call, u *user, cal *calendar) {
-	sel := selectOf(c.q)
-	if !checkSelect(c.w, sel, eventProps, "event") {
-		return
-	}
-	exp, err := parseExpand(c.q.Get("$expand"))
-	if err != nil || exp != nil && exp.attachments {
-		badRequest(c.w, "BadRequest", "Parsing OData Select and Expand failed.")
-		return
-	}
-	top, ok := topOf(c.q, 10, 1000)
+	lq, ok := parseListQuery(c, eventProps, "event", false)
 	if !ok {
-		badRequest(c.w, "ErrorInvalidUrlQuery", "The value of $top is not valid.")
 		return
 	}
-	if n := preferMaxPageSize(c.r); n > 0 && c.q.Get("$top") == "" {
-		top = min(n, 1000)
-	}
-	skip, _ := strconv.Atoi(c.q.Get("$skip"))
-	var flt *filterExpr
-	if v := c.q.Get("$filter"); v != "" {
-		if flt, err = parseFilter(v); err != nil {
-			badRequest(c.w, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes.")
-			return
-		}
-	}
+	sel, exp, top, skip, flt := lq.sel, lq.exp, lq.top, lq.skip, lq.flt
 	zone, loc := preferredZone(c.r)
 	s.mu.Lock()
 	var all []*event

@@ -405,31 +405,11 @@ func (s *Sandbox) folderContactsLocked(u *user, f *cfolder) []*contact {
 }
 
 func (s *Sandbox) listContacts(c *call, u *user, f *cfolder) {
-	sel := selectOf(c.q)
-	if !checkSelect(c.w, sel, contactProps, "contact") {
-		return
-	}
-	exp, err := parseExpand(c.q.Get("$expand"))
-	if err != nil || exp != nil && exp.attachments {
-		badRequest(c.w, "BadRequest", "Parsing OData Select and Expand failed.")
-		return
-	}
-	top, ok := topOf(c.q, 10, 1000)
+	lq, ok := parseListQuery(c, contactProps, "contact", false)
 	if !ok {
-		badRequest(c.w, "ErrorInvalidUrlQuery", "The value of $top is not valid.")
 		return
 	}
-	if n := preferMaxPageSize(c.r); n > 0 && c.q.Get("$top") == "" {
-		top = min(n, 1000)
-	}
-	skip, _ := strconv.Atoi(c.q.Get("$skip"))
-	var flt *filterExpr
-	if v := c.q.Get("$filter"); v != "" {
-		if flt, err = parseFilter(v); err != nil {
-			badRequest(c.w, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes.")
-			return
-		}
-	}
+	sel, exp, top, skip, flt := lq.sel, lq.exp, lq.top, lq.skip, lq.flt
 	s.mu.Lock()
 	var kept []*contact
 	for _, ct := range s.folderContactsLocked(u, f) {

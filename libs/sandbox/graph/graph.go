@@ -342,3 +342,49 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	}
 	return io.ReadAll(io.LimitReader(in, limit))
 }
+
+// listQuery is the OData query of a collection request.
+type listQuery struct {
+	sel       []string
+	exp       *expandOpt
+	top, skip int
+	flt       *filterExpr
+}
+
+// parseListQuery reads $select, $expand, $top (or Prefer:
+// odata.maxpagesize), $skip and $filter of a collection request, and
+// answers 400 as Graph does when one is invalid. Only messages expand
+// attachments.
+func parseListQuery(c *call, props map[string]bool, entity string, attachments bool) (listQuery, bool) {
+	var q listQuery
+	q.sel = selectOf(c.q)
+	if !checkSelect(c.w, q.sel, props, entity) {
+		return q, false
+	}
+	var err error
+	q.exp, err = parseExpand(c.q.Get("$expand"))
+	switch {
+	case err != nil && attachments:
+		badRequest(c.w, "BadRequest", "Parsing OData Select and Expand failed: "+err.Error())
+		return q, false
+	case err != nil || q.exp != nil && q.exp.attachments && !attachments:
+		badRequest(c.w, "BadRequest", "Parsing OData Select and Expand failed.")
+		return q, false
+	}
+	var ok bool
+	if q.top, ok = topOf(c.q, 10, 1000); !ok {
+		badRequest(c.w, "ErrorInvalidUrlQuery", "The value of $top is not valid.")
+		return q, false
+	}
+	if n := preferMaxPageSize(c.r); n > 0 && c.q.Get("$top") == "" {
+		q.top = min(n, 1000)
+	}
+	q.skip, _ = strconv.Atoi(c.q.Get("$skip"))
+	if v := c.q.Get("$filter"); v != "" {
+		if q.flt, err = parseFilter(v); err != nil {
+			badRequest(c.w, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes.")
+			return q, false
+		}
+	}
+	return q, true
+}

@@ -567,31 +567,11 @@ func (s *Sandbox) messages(c *call, u *user, f *folder) {
 }
 
 func (s *Sandbox) listMessages(c *call, u *user, f *folder) {
-	sel := selectOf(c.q)
-	if !checkSelect(c.w, sel, msgProps, "message") {
-		return
-	}
-	exp, err := parseExpand(c.q.Get("$expand"))
-	if err != nil {
-		badRequest(c.w, "BadRequest", "Parsing OData Select and Expand failed: "+err.Error())
-		return
-	}
-	top, ok := topOf(c.q, 10, 1000)
+	lq, ok := parseListQuery(c, msgProps, "message", true)
 	if !ok {
-		badRequest(c.w, "ErrorInvalidUrlQuery", "The value of $top is not valid.")
 		return
 	}
-	if n := preferMaxPageSize(c.r); n > 0 && c.q.Get("$top") == "" {
-		top = min(n, 1000)
-	}
-	skip, _ := strconv.Atoi(c.q.Get("$skip"))
-	var flt *filterExpr
-	if v := c.q.Get("$filter"); v != "" {
-		if flt, err = parseFilter(v); err != nil {
-			badRequest(c.w, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes.")
-			return
-		}
-	}
+	sel, exp, top, skip, flt := lq.sel, lq.exp, lq.top, lq.skip, lq.flt
 	asc := false
 	switch ob := strings.ToLower(strings.Join(strings.Fields(c.q.Get("$orderby")), " ")); ob {
 	case "", "receiveddatetime desc":
