@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	wmjs "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/jetstream"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
@@ -161,40 +160,31 @@ func consumeOptions(c Consumer) []jetstream.PullConsumeOpt {
 
 // subscriber returns a watermill subscriber, on its own connection, bound
 // to the durable consumer c.
-func (b *Bus) subscriber(c Consumer) (*wmjs.Subscriber, error) {
+func (b *Bus) subscriber(c Consumer) (*subscriber, error) {
 	nc, err := b.connect("-" + c.Name)
 	if err != nil {
 		return nil, err
 	}
 	cons := c
-	sub, err := wmjs.NewSubscriber(wmjs.SubscriberConfig{
-		Conn:           nc,
-		Logger:         b.wlog,
-		AckWaitTimeout: cons.AckWait,
-		AckAsync:       false,
-		Unmarshaler:    unmarshaler{},
-		NakDelay:       backoff{},
-		ConsumeOptions: consumeOptions(c),
-		ResourceInitializer: func(ctx context.Context, js jetstream.JetStream, _ string) (jetstream.Consumer, func(context.Context, watermill.LoggerAdapter), error) {
-			cfg := jetstream.ConsumerConfig{
-				Durable:        cons.Name,
-				AckPolicy:      jetstream.AckExplicitPolicy,
-				AckWait:        cons.AckWait,
-				MaxDeliver:     cons.MaxDeliver,
-				FilterSubjects: cons.Subject,
-				MaxAckPending:  c.Parallel,
-			}
-			if cons.DeliverNew {
-				cfg.DeliverPolicy = jetstream.DeliverNewPolicy
-			}
-			var jc jetstream.Consumer
-			err := retryStartup(ctx, func(ctx context.Context) error {
-				var err error
-				jc, err = js.CreateOrUpdateConsumer(ctx, cons.Stream, cfg)
-				return err
-			})
-			return jc, nil, err
-		},
+	sub, err := newSubscriber(nc, cons.AckWait, consumeOptions(c), func(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+		cfg := jetstream.ConsumerConfig{
+			Durable:        cons.Name,
+			AckPolicy:      jetstream.AckExplicitPolicy,
+			AckWait:        cons.AckWait,
+			MaxDeliver:     cons.MaxDeliver,
+			FilterSubjects: cons.Subject,
+			MaxAckPending:  cons.Parallel,
+		}
+		if cons.DeliverNew {
+			cfg.DeliverPolicy = jetstream.DeliverNewPolicy
+		}
+		var jc jetstream.Consumer
+		err := retryStartup(ctx, func(ctx context.Context) error {
+			var err error
+			jc, err = js.CreateOrUpdateConsumer(ctx, cons.Stream, cfg)
+			return err
+		})
+		return jc, err
 	})
 	if err != nil {
 		nc.Close()
