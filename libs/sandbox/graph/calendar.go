@@ -691,11 +691,7 @@ func (s *Sandbox) listEvents(c *call, u *user, cal *calendar) {
 		resp["@odata.count"] = len(kept)
 	}
 	if end < len(kept) {
-		q := c.q
-		c.q = cloneValues(q)
-		c.q.Set("$top", strconv.Itoa(top))
-		resp["@odata.nextLink"] = s.nextLink(c, "$skip", strconv.Itoa(end))
-		c.q = q
+		resp["@odata.nextLink"] = s.pageLink(c, top, "$skip", strconv.Itoa(end))
 	}
 	graphJSON(c.w, http.StatusOK, resp)
 }
@@ -774,11 +770,7 @@ func (s *Sandbox) pageInsts(c *call, u *user, all []inst, skip, top int, sel []s
 	s.mu.Unlock()
 	resp := map[string]any{"@odata.context": s.baseURL + "/v1.0/$metadata#Collection(event)", "value": out}
 	if end < len(all) {
-		q := c.q
-		c.q = cloneValues(q)
-		c.q.Set("$top", strconv.Itoa(top))
-		resp["@odata.nextLink"] = s.nextLink(c, "$skip", strconv.Itoa(end))
-		c.q = q
+		resp["@odata.nextLink"] = s.pageLink(c, top, "$skip", strconv.Itoa(end))
 	}
 	graphJSON(c.w, http.StatusOK, resp)
 }

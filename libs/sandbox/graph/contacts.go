@@ -428,11 +428,7 @@ func (s *Sandbox) listContacts(c *call, u *user, f *cfolder) {
 		resp["@odata.count"] = len(kept)
 	}
 	if end < len(kept) {
-		q := c.q
-		c.q = cloneValues(q)
-		c.q.Set("$top", strconv.Itoa(top))
-		resp["@odata.nextLink"] = s.nextLink(c, "$skip", strconv.Itoa(end))
-		c.q = q
+		resp["@odata.nextLink"] = s.pageLink(c, top, "$skip", strconv.Itoa(end))
 	}
 	graphJSON(c.w, http.StatusOK, resp)
 }

@@ -208,11 +208,25 @@ func forbiddenDirectory(w http.ResponseWriter) {
 // nextLink rebuilds the request URL with one query option changed, as
 // Graph's paging links keep the caller's other options.
 func (s *Sandbox) nextLink(c *call, key, value string) string {
+	return s.link(c, key, value)
+}
+
+// pageLink is the nextLink of a paged collection: the request's query
+// with the page size made explicit and the position of the next page.
+func (s *Sandbox) pageLink(c *call, top int, key, value string) string {
+	return s.link(c, "$top", strconv.Itoa(top), key, value)
+}
+
+// link is the request's own URL with some query parameters set (name,
+// value pairs), for the links Graph puts in its answers.
+func (s *Sandbox) link(c *call, set ...string) string {
 	q := url.Values{}
 	for k, v := range c.q {
 		q[k] = v
 	}
-	q.Set(key, value)
+	for i := 0; i+1 < len(set); i += 2 {
+		q.Set(set[i], set[i+1])
+	}
 	return s.baseURL + "/v1.0" + c.r.URL.Path[strings.Index(c.r.URL.Path, "/v1.0")+5:] + "?" + encodeQuery(q)
 }
 

@@ -616,21 +616,9 @@ func (s *Sandbox) listMessages(c *call, u *user, f *folder) {
 		resp["@odata.count"] = len(all)
 	}
 	if end < len(all) {
-		q := c.q
-		c.q = cloneValues(q)
-		c.q.Set("$top", strconv.Itoa(top))
-		resp["@odata.nextLink"] = s.nextLink(c, "$skip", strconv.Itoa(end))
-		c.q = q
+		resp["@odata.nextLink"] = s.pageLink(c, top, "$skip", strconv.Itoa(end))
 	}
 	graphJSON(c.w, http.StatusOK, resp)
-}
-
-func cloneValues(q map[string][]string) map[string][]string {
-	out := map[string][]string{}
-	for k, v := range q {
-		out[k] = slices.Clone(v)
-	}
-	return out
 }
 
 // message serves one message and its sub-resources.

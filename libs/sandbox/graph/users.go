@@ -197,11 +197,7 @@ func (s *Sandbox) listUsers(c *call) {
 		resp["@odata.count"] = len(matched)
 	}
 	if end < len(matched) {
-		q := c.q
-		c.q = cloneValues(q)
-		c.q.Set("$top", strconv.Itoa(top))
-		resp["@odata.nextLink"] = s.nextLink(c, "$skiptoken", base64.RawURLEncoding.EncodeToString([]byte("users:"+strconv.Itoa(end))))
-		c.q = q
+		resp["@odata.nextLink"] = s.pageLink(c, top, "$skiptoken", base64.RawURLEncoding.EncodeToString([]byte("users:"+strconv.Itoa(end))))
 	}
 	graphJSON(c.w, http.StatusOK, resp)
 }
