@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -173,6 +174,12 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 			cfg.Retention = jetstream.WorkQueuePolicy
 		}
 		if err := retryStartup(ctx, func(ctx context.Context) error {
+			// Every process ensures the streams at start; an update of an
+			// unchanged stream is needless work for the server (and races
+			// in nats-server with consumers being created meanwhile).
+			if st, err := b.js.Stream(ctx, cfg.Name); err == nil && sameStream(st.CachedInfo().Config, cfg) {
+				return nil
+			}
 			_, err := b.js.CreateOrUpdateStream(ctx, cfg)
 			return err
 		}); err != nil {
@@ -180,6 +187,14 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// sameStream reports whether an existing stream already has the settings
+// mailferry asks for.
+func sameStream(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) && have.MaxAge == want.MaxAge &&
+		have.Retention == want.Retention && have.Replicas == want.Replicas &&
+		have.MaxMsgSize == want.MaxMsgSize && have.Duplicates == want.Duplicates && have.Storage == want.Storage
 }
 
 // retryStartup retries an operation while JetStream is still starting or a

@@ -407,3 +407,33 @@ func TestQueryWaitsForAStartingService(t *testing.T) {
 		t.Fatalf("query to a service that never comes: %v, want unavailable", err)
 	}
 }
+
+// TestDriftedStreamIsRestored: processes starting against existing streams
+// skip the update when nothing changed, but a stream whose settings drifted
+// is still brought back, in place, to what mailferry needs.
+func TestDriftedStreamIsRestored(t *testing.T) {
+	t.Parallel()
+	srv := bustest.RunServer(t, "")
+	b := bustest.Open(t, srv.ClientURL())
+	ctx := context.Background()
+	st, err := b.JetStream().Stream(ctx, "PROGRESS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := st.CachedInfo().Created
+	bustest.Open(t, srv.ClientURL()) // another process starting
+	js := b.JetStream()
+	cfg := st.CachedInfo().Config
+	cfg.MaxAge = time.Hour
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Open(t, srv.ClientURL())
+	st, err = js.Stream(ctx, "PROGRESS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.CachedInfo().Config.MaxAge != 14*24*time.Hour || !st.CachedInfo().Created.Equal(created) {
+		t.Fatalf("drifted stream not restored in place: max age %s", st.CachedInfo().Config.MaxAge)
+	}
+}
