@@ -30,7 +30,12 @@ type MailboxProgress struct {
 	Bytes        int64  `json:"bytes"`
 	TotalItems   int    `json:"totalItems,omitempty"`
 	Failed       int    `json:"failed,omitempty"`
-	At           int64  `json:"at"`
+	// Updated and Deleted are the items, counted in Items too, whose
+	// copies were replaced by a newer version or removed after the source
+	// deleted them (delta runs, mostly).
+	Updated int   `json:"updated,omitempty"`
+	Deleted int   `json:"deleted,omitempty"`
+	At      int64 `json:"at"`
 }
 
 func (MailboxProgress) EventType() string { return "progress.mailbox" }

@@ -47,12 +47,17 @@ type MailboxStarted struct {
 
 // Counts are a mailbox's item outcomes.
 type Counts struct {
-	Copied         int   `json:"copied"`
-	AlreadyPresent int   `json:"alreadyPresent"`
-	Skipped        int   `json:"skipped"`
-	Failed         int   `json:"failed"`
-	Bytes          int64 `json:"bytes"`
-	Folders        int   `json:"folders"`
+	Copied         int `json:"copied"`
+	AlreadyPresent int `json:"alreadyPresent"`
+	// Updated counts items whose copy was replaced because the item changed
+	// (or moved) at the source since it was copied; Deleted counts items
+	// whose copies were removed because a delta reported them deleted.
+	Updated int   `json:"updated"`
+	Deleted int   `json:"deleted"`
+	Skipped int   `json:"skipped"`
+	Failed  int   `json:"failed"`
+	Bytes   int64 `json:"bytes"`
+	Folders int   `json:"folders"`
 }
 
 // MailboxCompleted ends a mailbox; Counts says what happened to its items.

@@ -80,6 +80,10 @@ func (e echoing) ListMailboxes(context.Context) ([]platform.Mailbox, error) {
 	return nil, errs.Wrap(errs.AuthFailed, errors.New("server said: bad password "+e.secret), "login failed for password "+e.secret, "check "+e.secret)
 }
 
+func (e echoing) DeleteItem(_ context.Context, _ string, p platform.Placed) error {
+	return errs.New(errs.Forbidden, "cannot delete "+p.ID+" with password "+e.secret, "check "+e.secret)
+}
+
 func (e echoing) Stats(context.Context, string) (platform.Stats, error) {
 	return platform.Stats{}, context.Canceled
 }
@@ -95,6 +99,11 @@ func TestErrorsNeverCarrySecrets(t *testing.T) {
 	e, ok := errs.As(err)
 	if !ok || e.Code != errs.AuthFailed || strings.Contains(e.Cause+e.Action, secret) || !strings.Contains(e.Cause, "[redacted]") {
 		t.Fatalf("coded error not kept or not scrubbed: %+v", e)
+	}
+	// The delete of a delta run goes through the same scrubbing.
+	err = c.DeleteItem(context.Background(), "mbx", platform.Placed{ID: "itm"})
+	if e, ok := errs.As(err); !ok || e.Code != errs.Forbidden || strings.Contains(err.Error(), secret) || !strings.Contains(e.Cause, "itm") {
+		t.Fatalf("DeleteItem error not forwarded or not scrubbed: %v", err)
 	}
 	if _, err := c.Stats(context.Background(), "x"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("an error without a secret must keep its chain: %v", err)

@@ -104,9 +104,13 @@ func (r redacting) EnsureFolder(ctx context.Context, mailboxID string, f platfor
 	return out, r.scrub(err)
 }
 
-func (r redacting) FindByMarker(ctx context.Context, mailboxID, marker string) (string, bool, error) {
-	id, ok, err := r.c.FindByMarker(ctx, mailboxID, marker)
-	return id, ok, r.scrub(err)
+func (r redacting) FindByMarker(ctx context.Context, mailboxID, marker string) ([]platform.Placed, error) {
+	out, err := r.c.FindByMarker(ctx, mailboxID, marker)
+	return out, r.scrub(err)
+}
+
+func (r redacting) DeleteItem(ctx context.Context, mailboxID string, item platform.Placed) error {
+	return r.scrub(r.c.DeleteItem(ctx, mailboxID, item))
 }
 
 func (r redacting) WriteItem(ctx context.Context, mailboxID, folderID string, item platform.Item, marker string) (string, error) {

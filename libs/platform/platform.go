@@ -4,7 +4,9 @@
 //
 // The contract is shaped by the strictest real API (Microsoft Graph): paging
 // and delta share one opaque token, items are read as standard formats (MIME,
-// iCalendar, vCard) and written idempotently with a migration marker.
+// iCalendar, vCard) and written idempotently with a migration marker and the
+// source's version, so that delta runs can replace changed items and remove
+// deleted ones.
 package platform
 
 import (
@@ -87,7 +89,10 @@ type ItemRef struct {
 	Size     int64    `json:"size"`
 	// ChangeKey changes whenever the item changes.
 	ChangeKey string `json:"changeKey,omitempty"`
-	// Deleted is set in delta pages for items removed since the token.
+	// Deleted is set in delta pages for items removed since the token. An
+	// item moved to another folder is reported deleted in the folder it
+	// left and new in the one it entered (with the same id where the
+	// platform's ids are immutable).
 	Deleted bool `json:"deleted,omitempty"`
 }
 
@@ -149,18 +154,44 @@ type Source interface {
 	Stats(ctx context.Context, mailboxID string) (Stats, error)
 }
 
+// Placed is a copy of a source item at the destination, as FindByMarker
+// finds it.
+type Placed struct {
+	ID string `json:"id"`
+	// FolderID is the destination folder holding the copy.
+	FolderID string `json:"folderId"`
+	// Version is the source's ItemRef.ChangeKey the copy was written from;
+	// empty when the source gave none.
+	Version string `json:"version,omitempty"`
+}
+
 // Destination writes a platform. Every write is idempotent: EnsureFolder
 // returns an existing folder of the same parent and name (or role), and
-// WriteItem stores a migration marker with the item so that FindByMarker
-// finds it again and a re-run writes nothing twice.
+// WriteItem stores a migration marker and the source's version
+// (item.Ref.ChangeKey) with the item, so that FindByMarker finds every copy
+// again with its folder and version. A re-run therefore writes nothing
+// twice, and a changed source item is recognised by its version.
 type Destination interface {
 	Kind() Kind
 	Limits() Limits
 	ListMailboxes(ctx context.Context) ([]Mailbox, error)
 	Folders(ctx context.Context, mailboxID string) ([]Folder, error)
 	EnsureFolder(ctx context.Context, mailboxID string, f Folder) (Folder, error)
-	FindByMarker(ctx context.Context, mailboxID, marker string) (id string, found bool, err error)
+	// FindByMarker returns the copies written with a marker, none when
+	// there are none. There is normally at most one; a run interrupted
+	// between writing a new version and deleting the old one leaves two.
+	FindByMarker(ctx context.Context, mailboxID, marker string) ([]Placed, error)
+	// WriteItem stores item in a folder with its marker and version. When
+	// a copy with the same marker and version is already in that folder it
+	// writes nothing and returns that copy's id, so a retried write stores
+	// one item; another version is stored as another copy, and the caller
+	// deletes the old one once the new one is safe.
 	WriteItem(ctx context.Context, mailboxID, folderID string, item Item, marker string) (id string, err error)
+	// DeleteItem removes a copy FindByMarker returned. It is idempotent: a
+	// copy already gone is not an error. The whole Placed is passed because
+	// some platforms need the folder to address an item (a Google calendar;
+	// on Microsoft 365 the folder tells a message from an event or contact).
+	DeleteItem(ctx context.Context, mailboxID string, item Placed) error
 }
 
 // Connector is a platform usable on both sides of a migration.

@@ -181,7 +181,8 @@ func (s *Service) transferMailbox(ctx context.Context, job transfer.MailboxJob, 
 	}
 	switch {
 	case err == nil:
-		log.Info("mailbox completed", "copied", counts.Copied, "already_present", counts.AlreadyPresent, "skipped", counts.Skipped, "failed", counts.Failed)
+		log.Info("mailbox completed", "copied", counts.Copied, "already_present", counts.AlreadyPresent,
+			"updated", counts.Updated, "deleted", counts.Deleted, "skipped", counts.Skipped, "failed", counts.Failed)
 		prog.publishState(ctx, stateCompleted, progress.Completed, counts)
 		return transfer.MailboxCompleted{RunID: job.RunID, ProjectID: job.ProjectID, AccountID: job.AccountID, SourceID: src, Counts: counts}, nil
 	case errors.Is(err, engine.ErrCancelled):
@@ -297,6 +298,7 @@ func (p *progressPub) publish(ctx context.Context, pr engine.Progress, force boo
 		p.throttled = 0
 	}
 	ev.Folder, ev.Items, ev.Bytes, ev.TotalItems, ev.Failed = pr.Folder, pr.Items, pr.Bytes, pr.TotalItems, pr.Failed
+	ev.Updated, ev.Deleted = pr.Updated, pr.Deleted
 	p.mu.Unlock()
 	p.send(ctx, ev)
 }
@@ -306,8 +308,8 @@ func (p *progressPub) publishState(ctx context.Context, state, health string, c 
 	ev := p.event(state, health)
 	ev.Folder, ev.TotalItems = p.latest.Folder, p.latest.TotalItems
 	p.mu.Unlock()
-	ev.Items = c.Copied + c.AlreadyPresent + c.Skipped + c.Failed
-	ev.Bytes, ev.Failed = c.Bytes, c.Failed
+	ev.Items = c.Copied + c.AlreadyPresent + c.Updated + c.Deleted + c.Skipped + c.Failed
+	ev.Bytes, ev.Failed, ev.Updated, ev.Deleted = c.Bytes, c.Failed, c.Updated, c.Deleted
 	p.send(ctx, ev)
 }
 

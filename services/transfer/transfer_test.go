@@ -180,12 +180,12 @@ func (h *harness) assertExact(sources ...platform.Mailbox) {
 				}
 				for _, ref := range p.Items {
 					n++
-					id, found, err := h.dst.FindByMarker(ctx, dm.ID, engine.Marker(m.ID, ref.ID))
-					if err != nil || !found {
-						h.t.Fatalf("%s: item %s missing at the destination (%v)", m.PrimaryAddress, ref.ID, err)
+					copies, err := h.dst.FindByMarker(ctx, dm.ID, engine.Marker(m.ID, ref.ID))
+					if err != nil || len(copies) != 1 {
+						h.t.Fatalf("%s: item %s has %d copies at the destination, want 1 (%v)", m.PrimaryAddress, ref.ID, len(copies), err)
 					}
 					a, _ := h.src.ReadItem(ctx, m.ID, ref)
-					b, _ := h.dst.ReadItem(ctx, dm.ID, platform.ItemRef{ID: id})
+					b, _ := h.dst.ReadItem(ctx, dm.ID, platform.ItemRef{ID: copies[0].ID})
 					if string(a.Content) != string(b.Content) {
 						h.t.Fatalf("%s: item %s differs", m.PrimaryAddress, ref.ID)
 					}

@@ -147,8 +147,8 @@ func TestEventRoundTripSendsNothing(t *testing.T) {
 	if again, err := c.WriteItem(ctx, mb, cal.ID, orig, "mf-ev-1"); err != nil || again != id {
 		t.Fatalf("second write = %q, %v; want %q", again, err, id)
 	}
-	if got, ok, err := c.FindByMarker(ctx, mb, "mf-ev-1"); err != nil || !ok || got != id {
-		t.Fatalf("FindByMarker(event) = %q %v %v", got, ok, err)
+	if got, err := c.FindByMarker(ctx, mb, "mf-ev-1"); err != nil || len(got) != 1 || got[0].ID != id || got[0].FolderID != cal.ID {
+		t.Fatalf("FindByMarker(event) = %+v %v, want %s in %s", got, err, id, cal.ID)
 	}
 	if n := sb.EventCount(mb); n != 1 {
 		t.Errorf("the calendar holds %d events, want 1", n)
@@ -376,8 +376,8 @@ func TestContactRoundTrip(t *testing.T) {
 	if again, err := c.WriteItem(ctx, mb, kunden.ID, item, "mf-ct-1"); err != nil || again != id {
 		t.Fatalf("second write = %q, %v", again, err)
 	}
-	if got, ok, err := c.FindByMarker(ctx, mb, "mf-ct-1"); err != nil || !ok || got != id {
-		t.Fatalf("FindByMarker(contact) = %q %v %v", got, ok, err)
+	if got, err := c.FindByMarker(ctx, mb, "mf-ct-1"); err != nil || len(got) != 1 || got[0].ID != id || got[0].FolderID != kunden.ID {
+		t.Fatalf("FindByMarker(contact) = %+v %v, want %s in %s", got, err, id, kunden.ID)
 	}
 	if n := sb.ContactCount(mb); n != 1 {
 		t.Errorf("%d contacts stored, want 1", n)

@@ -210,8 +210,13 @@ func (c *Connector) calendarItems(ctx context.Context, mailboxID, calID, folderI
 			page.Items = append(page.Items, platform.ItemRef{ID: id, FolderID: folderID, Kind: platform.Event, Deleted: true})
 			continue
 		}
+		ck := str(e.GetChangeKey())
 		if m := str(e.GetSeriesMasterId()); m != "" {
 			id = m
+			// An instance's change key is not the series' version (see
+			// eventVersion), so it is marked as never matching one:
+			// whoever compares versions reads the series to decide.
+			ck = "instance:" + ck
 		}
 		h := seriesHash(id)
 		if seen[h] {
@@ -219,7 +224,7 @@ func (c *Connector) calendarItems(ctx context.Context, mailboxID, calID, folderI
 		}
 		seen[h] = true
 		page.Items = append(page.Items, platform.ItemRef{ID: id, FolderID: folderID, Kind: platform.Event,
-			ChangeKey: str(e.GetChangeKey()), Size: eventSize(e)})
+			ChangeKey: ck, Size: eventSize(e)})
 	}
 	if next := str(resp.GetOdataNextLink()); next != "" {
 		hs := make([]string, 0, len(seen))
@@ -371,7 +376,7 @@ func (c *Connector) readEvent(ctx context.Context, mailboxID string, ref platfor
 		return platform.Item{}, errs.Wrap(errs.CorruptItem, err, "event "+ref.ID+" cannot be rendered as iCalendar", "report this to mailferry support")
 	}
 	return platform.Item{
-		Ref:         platform.ItemRef{ID: str(e.GetId()), FolderID: ref.FolderID, Kind: platform.Event, ChangeKey: str(e.GetChangeKey()), Size: eventSize(e)},
+		Ref:         platform.ItemRef{ID: str(e.GetId()), FolderID: ref.FolderID, Kind: platform.Event, ChangeKey: eventVersion(e), Size: eventSize(e)},
 		ContentType: platform.ContentCalendar,
 		Content:     buf.Bytes(),
 		Categories:  e.GetCategories(),
@@ -379,6 +384,29 @@ func (c *Connector) readEvent(ctx context.Context, mailboxID string, ref platfor
 }
 
 func derefBool(b *bool) bool { return b != nil && *b }
+
+// eventVersion is the version of an event as ReadItem renders it. For a
+// series that is more than the master's change key: its exceptions are
+// items of their own, so editing or cancelling one occurrence need not
+// change the master's key. The exceptions' keys and the cancelled
+// occurrences are hashed into the version too.
+func eventVersion(e models.Eventable) string {
+	ck := str(e.GetChangeKey())
+	xs, cs := e.GetExceptionOccurrences(), e.GetCancelledOccurrences()
+	if len(xs) == 0 && len(cs) == 0 {
+		return ck
+	}
+	keys := make([]string, 0, len(xs)+len(cs))
+	for _, x := range xs {
+		keys = append(keys, "x:"+str(x.GetId())+":"+str(x.GetChangeKey()))
+	}
+	for _, c := range cs {
+		keys = append(keys, "c:"+c)
+	}
+	sort.Strings(keys)
+	h := sha256.Sum256([]byte(strings.Join(keys, "\n")))
+	return ck + "." + hex.EncodeToString(h[:8])
+}
 
 func icalStamp(t time.Time, loc *time.Location, date bool) string {
 	t = t.In(loc)
@@ -792,9 +820,10 @@ func meetingOf(v *ical.Component, uid string) meetingData {
 }
 
 // transactionID makes a retried create of the same item return the event
-// created the first time (Graph's documented use of transactionId).
-func transactionID(mailboxID, marker string) string {
-	h := sha256.Sum256([]byte(strings.ToLower(mailboxID) + "\x00" + marker))
+// created the first time (Graph's documented use of transactionId). The
+// version is part of it: a new version of the item is a new event.
+func transactionID(mailboxID, marker, version string) string {
+	h := sha256.Sum256([]byte(strings.ToLower(mailboxID) + "\x00" + marker + "\x00" + version))
 	return "mf-" + hex.EncodeToString(h[:16])
 }
 
@@ -805,7 +834,8 @@ func transactionID(mailboxID, marker string) string {
 // exceptions patched on the attendee-less series, and the marker comes
 // last. See docs/m365.md for what this keeps and loses.
 func (c *Connector) writeEvent(ctx context.Context, mailboxID, calID string, item platform.Item, marker string) (string, error) {
-	if id, found, err := c.findEventIn(ctx, mailboxID, calID, marker); err != nil || found {
+	version := item.Ref.ChangeKey
+	if id, found, err := c.findEventIn(ctx, mailboxID, calID, marker, version); err != nil || found {
 		return id, err
 	}
 	p, err := parseCalendar(item.Content)
@@ -823,7 +853,7 @@ func (c *Connector) writeEvent(ctx context.Context, mailboxID, calID string, ite
 	md := meetingOf(p.master, p.uid)
 	raw, _ := json.Marshal(md)
 	ev.SetSingleValueExtendedProperties([]models.SingleValueLegacyExtendedPropertyable{extProp(MeetingProperty, string(raw))})
-	ev.SetTransactionId(ptr(transactionID(mailboxID, marker)))
+	ev.SetTransactionId(ptr(transactionID(mailboxID, marker, version)))
 	// Never set: attendees (Exchange would send meeting requests) and
 	// isOnlineMeeting (it would create a new online meeting).
 	g := graphError{what: "calendar " + calID + " of mailbox " + mailboxID, perm: permCal}
@@ -837,12 +867,12 @@ func (c *Connector) writeEvent(ctx context.Context, mailboxID, calID string, ite
 		return "", err
 	}
 	patch := models.NewEvent()
-	patch.SetSingleValueExtendedProperties([]models.SingleValueLegacyExtendedPropertyable{extProp(MarkerProperty, marker)})
+	patch.SetSingleValueExtendedProperties(markProps(marker, version))
 	if _, err := c.user(mailboxID).Events().ByEventId(id).Patch(ctx, patch, nil); err != nil {
 		c.discardEvent(mailboxID, id)
 		return "", graphError{what: "event " + id, perm: permCal}.fail(err)
 	}
-	c.markers.note(mailboxID, marker, id)
+	c.markers.note(mailboxID, marker, platform.Placed{ID: id, FolderID: calendarPrefix + calID, Version: version})
 	return id, nil
 }
 
@@ -975,22 +1005,22 @@ func (c *Connector) discardEvent(mailboxID, id string) {
 	_ = c.user(mailboxID).Events().ByEventId(id).Delete(ctx, nil)
 }
 
-func markerFilter(marker string) string {
-	return fmt.Sprintf("singleValueExtendedProperties/any(ep: ep/id eq '%s' and ep/value eq '%s')",
-		MarkerProperty, strings.ReplaceAll(marker, "'", "''"))
-}
-
-// findEventIn looks for the marker in one calendar.
-func (c *Connector) findEventIn(ctx context.Context, mailboxID, calID, marker string) (string, bool, error) {
+// findEventIn returns the id of the event in one calendar that carries
+// the marker and version, if there is one.
+func (c *Connector) findEventIn(ctx context.Context, mailboxID, calID, marker, version string) (string, bool, error) {
 	filter := markerFilter(marker)
 	resp, err := c.user(mailboxID).Calendars().ByCalendarId(calID).Events().Get(ctx, &users.ItemCalendarsItemEventsRequestBuilderGetRequestConfiguration{
-		QueryParameters: &users.ItemCalendarsItemEventsRequestBuilderGetQueryParameters{Filter: &filter, Select: []string{"id"}, Top: ptr(int32(2))},
+		QueryParameters: &users.ItemCalendarsItemEventsRequestBuilderGetQueryParameters{
+			Filter: &filter, Select: []string{"id"}, Expand: []string{expandMarks}, Top: ptr(int32(10)),
+		},
 	})
 	if err != nil {
 		return "", false, graphError{what: "calendar " + calID + " of mailbox " + mailboxID, perm: permCal}.fail(err)
 	}
-	if v := resp.GetValue(); len(v) > 0 {
-		return str(v[0].GetId()), true, nil
+	for _, e := range resp.GetValue() {
+		if propValue(e.GetSingleValueExtendedProperties(), VersionProperty) == version {
+			return str(e.GetId()), true, nil
+		}
 	}
 	return "", false, nil
 }

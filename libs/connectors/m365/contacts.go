@@ -646,7 +646,8 @@ func photoData(f *vcard.Field) ([]byte, bool) {
 // writeContact creates a contact from a vCard, then its photo, then the
 // marker, so that a marked contact is complete.
 func (c *Connector) writeContact(ctx context.Context, mailboxID, fid string, item platform.Item, marker string) (string, error) {
-	if id, found, err := c.findContactIn(ctx, mailboxID, fid, marker); err != nil || found {
+	version := item.Ref.ChangeKey
+	if id, found, err := c.findContactIn(ctx, mailboxID, fid, marker, version); err != nil || found {
 		return id, err
 	}
 	card, err := vcard.NewDecoder(bytes.NewReader(item.Content)).Decode()
@@ -660,7 +661,7 @@ func (c *Connector) writeContact(ctx context.Context, mailboxID, fid string, ite
 	raw, _ := json.Marshal(ex)
 	props := []models.SingleValueLegacyExtendedPropertyable{extProp(ContactExtraProperty, string(raw))}
 	if len(photo) == 0 {
-		props = append(props, extProp(MarkerProperty, marker))
+		props = append(props, markProps(marker, version)...)
 	}
 	ct.SetSingleValueExtendedProperties(props)
 	g := graphError{what: "contact folder " + fid + " of mailbox " + mailboxID, perm: permCont}
@@ -680,27 +681,32 @@ func (c *Connector) writeContact(ctx context.Context, mailboxID, fid string, ite
 			return "", graphError{what: "the photo of contact " + id, perm: permCont}.fail(err)
 		}
 		patch := models.NewContact()
-		patch.SetSingleValueExtendedProperties([]models.SingleValueLegacyExtendedPropertyable{extProp(MarkerProperty, marker)})
+		patch.SetSingleValueExtendedProperties(markProps(marker, version))
 		if _, err := c.user(mailboxID).Contacts().ByContactId(id).Patch(ctx, patch, nil); err != nil {
 			discard()
 			return "", graphError{what: "contact " + id, perm: permCont}.fail(err)
 		}
 	}
-	c.markers.note(mailboxID, marker, id)
+	c.markers.note(mailboxID, marker, platform.Placed{ID: id, FolderID: contactsPrefix + fid, Version: version})
 	return id, nil
 }
 
-// findContactIn looks for the marker in one contact folder.
-func (c *Connector) findContactIn(ctx context.Context, mailboxID, fid, marker string) (string, bool, error) {
+// findContactIn returns the id of the contact in one folder that carries
+// the marker and version, if there is one.
+func (c *Connector) findContactIn(ctx context.Context, mailboxID, fid, marker, version string) (string, bool, error) {
 	filter := markerFilter(marker)
 	resp, err := c.user(mailboxID).ContactFolders().ByContactFolderId(fid).Contacts().Get(ctx, &users.ItemContactFoldersItemContactsRequestBuilderGetRequestConfiguration{
-		QueryParameters: &users.ItemContactFoldersItemContactsRequestBuilderGetQueryParameters{Filter: &filter, Select: []string{"id"}, Top: ptr(int32(2))},
+		QueryParameters: &users.ItemContactFoldersItemContactsRequestBuilderGetQueryParameters{
+			Filter: &filter, Select: []string{"id"}, Expand: []string{expandMarks}, Top: ptr(int32(10)),
+		},
 	})
 	if err != nil {
 		return "", false, graphError{what: "contact folder " + fid + " of mailbox " + mailboxID, perm: permCont}.fail(err)
 	}
-	if v := resp.GetValue(); len(v) > 0 {
-		return str(v[0].GetId()), true, nil
+	for _, ct := range resp.GetValue() {
+		if propValue(ct.GetSingleValueExtendedProperties(), VersionProperty) == version {
+			return str(ct.GetId()), true, nil
+		}
 	}
 	return "", false, nil
 }

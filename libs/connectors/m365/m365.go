@@ -92,6 +92,8 @@ type Connector struct {
 	graph string // GraphBaseURL + "/v1.0"
 	// markers indexes the markers of events and contacts per mailbox.
 	markers markerIndex
+	// native caches mailbox ids and import sessions (fidelity.go).
+	native nativeState
 }
 
 // Open checks the configuration and builds the Graph client. It does not

@@ -456,35 +456,6 @@ func (c *Connector) EnsureFolder(ctx context.Context, mailboxID string, f platfo
 		"nothing: mailferry retries; if it persists, check the folder is not hidden")
 }
 
-// FindByMarker finds the item written with a migration marker: a message
-// in any mail folder (one mailbox-wide query), else an event or contact
-// (through the marker index, see markers.go).
-func (c *Connector) FindByMarker(ctx context.Context, mailboxID, marker string) (string, bool, error) {
-	if mailboxID == "" {
-		return "", false, errs.New(errs.NotFound, "the mailbox id is empty", "list the mailboxes again")
-	}
-	if id, found, err := c.findMail(ctx, mailboxID, marker); err != nil || found {
-		return id, found, err
-	}
-	return c.findNonMail(ctx, mailboxID, marker)
-}
-
-// findMail finds a message by its marker in any mail folder.
-func (c *Connector) findMail(ctx context.Context, mailboxID, marker string) (string, bool, error) {
-	g := graphError{what: "mailbox " + mailboxID, perm: permMail}
-	filter := markerFilter(marker)
-	resp, err := c.user(mailboxID).Messages().Get(ctx, &users.ItemMessagesRequestBuilderGetRequestConfiguration{
-		QueryParameters: &users.ItemMessagesRequestBuilderGetQueryParameters{Filter: &filter, Select: []string{"id"}, Top: ptr(int32(2))},
-	})
-	if err != nil {
-		return "", false, g.fail(err)
-	}
-	if v := resp.GetValue(); len(v) > 0 {
-		return str(v[0].GetId()), true, nil
-	}
-	return "", false, nil
-}
-
 // kindOfFolder tells a folder's item kind from its id.
 func kindOfFolder(folderID string) platform.ItemKind {
 	switch {

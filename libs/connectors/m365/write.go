@@ -35,9 +35,11 @@ const (
 
 // WriteItem stores a MIME message in a folder as a received (non-draft)
 // message, keeping its Message-ID, dates, addresses, subject, body and
-// attachments; see docs/m365.md for what survives. The migration marker is
-// an extended property: a message carrying it is complete, so a retry or a
-// re-run that finds it writes nothing.
+// attachments; see docs/m365.md for what survives. The migration marker and
+// the source's version (item.Ref.ChangeKey) are extended properties: a
+// message carrying them is complete, so a retry or a re-run that finds the
+// same version in the folder writes nothing, and another version becomes
+// another message for the caller to replace the old one with.
 func (c *Connector) WriteItem(ctx context.Context, mailboxID, folderID string, item platform.Item, marker string) (string, error) {
 	if marker == "" {
 		return "", errs.Field("marker", "every write needs a migration marker so that a re-run finds it")
@@ -63,8 +65,15 @@ func (c *Connector) WriteItem(ctx context.Context, mailboxID, folderID string, i
 	case platform.Contact:
 		return c.writeContact(ctx, mailboxID, strings.TrimPrefix(folderID, contactsPrefix), item, marker)
 	}
-	if id, found, err := c.findMail(ctx, mailboxID, marker); err != nil || found {
-		return id, err
+	version := item.Ref.ChangeKey
+	copies, err := c.findMail(ctx, mailboxID, marker)
+	if err != nil {
+		return "", err
+	}
+	for _, p := range copies {
+		if p.FolderID == folderID && p.Version == version {
+			return p.ID, nil
+		}
 	}
 	if size := int64(len(item.Content)); size > c.cfg.MaxItemBytes {
 		return "", errs.New(errs.ItemTooLarge,
@@ -102,7 +111,7 @@ func (c *Connector) WriteItem(ctx context.Context, mailboxID, folderID string, i
 	if len(later) == 0 {
 		// One request creates the whole message: it is never seen
 		// incomplete, so it carries the marker from the start.
-		props = append(props, extProp(MarkerProperty, marker))
+		props = append(props, markProps(marker, version)...)
 	}
 	msg.SetSingleValueExtendedProperties(props)
 
@@ -122,7 +131,7 @@ func (c *Connector) WriteItem(ctx context.Context, mailboxID, folderID string, i
 		return "", err
 	}
 	patch := models.NewMessage()
-	patch.SetSingleValueExtendedProperties([]models.SingleValueLegacyExtendedPropertyable{extProp(MarkerProperty, marker)})
+	patch.SetSingleValueExtendedProperties(markProps(marker, version))
 	if _, err := c.user(mailboxID).Messages().ByMessageId(id).Patch(ctx, patch, nil); err != nil {
 		c.discard(mailboxID, id)
 		return "", graphError{what: "item " + id, perm: permMail}.fail(err)

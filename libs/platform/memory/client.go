@@ -250,14 +250,26 @@ func (c *Client) Stats(ctx context.Context, mailboxID string) (platform.Stats, e
 	return out, err
 }
 
-// FindByMarker looks an item up by its migration marker.
-func (c *Client) FindByMarker(ctx context.Context, mailboxID, marker string) (string, bool, error) {
-	var out markerResponse
-	err := c.do(ctx, http.MethodGet, c.path("mailboxes", mailboxID, "markers")+"?marker="+url.QueryEscape(marker), nil, &out)
-	return out.ID, out.Found, err
+// FindByMarker returns the copies written with a migration marker.
+func (c *Client) FindByMarker(ctx context.Context, mailboxID, marker string) ([]platform.Placed, error) {
+	var out []platform.Placed
+	if err := c.do(ctx, http.MethodGet, c.path("mailboxes", mailboxID, "markers")+"?marker="+url.QueryEscape(marker), nil, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// WriteItem writes an item idempotently under its marker.
+// DeleteItem deletes a copy FindByMarker returned; one already gone is not
+// an error.
+func (c *Client) DeleteItem(ctx context.Context, mailboxID string, p platform.Placed) error {
+	target := c.path("mailboxes", mailboxID, "items", p.ID)
+	if p.FolderID != "" {
+		target += "?folder=" + url.QueryEscape(p.FolderID)
+	}
+	return c.do(ctx, http.MethodDelete, target, nil, nil)
+}
+
+// WriteItem writes an item idempotently under its marker and version.
 func (c *Client) WriteItem(ctx context.Context, mailboxID, folderID string, item platform.Item, marker string) (string, error) {
 	var out writeResponse
 	err := c.do(ctx, http.MethodPost, c.path("mailboxes", mailboxID, "folders", folderID, "items"),

@@ -21,11 +21,6 @@ type writeRequest struct {
 	Marker string        `json:"marker"`
 }
 
-type markerResponse struct {
-	ID    string `json:"id,omitempty"`
-	Found bool   `json:"found"`
-}
-
 type writeResponse struct {
 	ID string `json:"id"`
 }
@@ -99,11 +94,11 @@ func NewHandler(store *Store) http.Handler {
 		return t.Stats(r.Context(), r.PathValue("mailbox"))
 	})
 	route("GET /tenants/{tenant}/mailboxes/{mailbox}/markers", func(r *http.Request, t *Tenant) (any, error) {
-		id, found, err := t.FindByMarker(r.Context(), r.PathValue("mailbox"), r.URL.Query().Get("marker"))
-		if err != nil {
-			return nil, err
-		}
-		return markerResponse{ID: id, Found: found}, nil
+		return t.FindByMarker(r.Context(), r.PathValue("mailbox"), r.URL.Query().Get("marker"))
+	})
+	route("DELETE /tenants/{tenant}/mailboxes/{mailbox}/items/{item}", func(r *http.Request, t *Tenant) (any, error) {
+		p := platform.Placed{ID: r.PathValue("item"), FolderID: r.URL.Query().Get("folder")}
+		return struct{}{}, t.DeleteItem(r.Context(), r.PathValue("mailbox"), p)
 	})
 	return mux
 }

@@ -2,9 +2,10 @@
 // demo (make run) and the multi-process tests use it as both source and
 // destination, so it enforces the same rules the real platforms do: opaque
 // paging and delta tokens, stable item ids with change keys, idempotent
-// writes keyed by a migration marker, a per-item size limit, throttling with
-// Retry-After and authentication failures. A test that passes against the
-// sandbox should therefore not be surprised by a real tenant.
+// writes keyed by a migration marker and the source's version, a per-item
+// size limit, throttling with Retry-After and authentication failures. A
+// test that passes against the sandbox should therefore not be surprised by
+// a real tenant.
 //
 // A Store holds tenants. A *Tenant is itself a platform.Connector for
 // in-process use; NewHandler serves a Store over HTTP and Client talks to it,
@@ -17,6 +18,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -107,6 +109,10 @@ type Faults struct {
 	// FailAuth makes every API call fail with errs.AuthFailed, as a revoked
 	// consent or a rotated secret does.
 	FailAuth bool
+	// FailDeletes makes the next FailDeletes DeleteItem calls fail with
+	// errs.Unavailable before deleting anything, so a test can stop a run
+	// between writing an item's new version and deleting the old one.
+	FailDeletes int
 }
 
 // Tenant is one sandbox tenant. It implements platform.Connector and
@@ -131,8 +137,11 @@ type mailbox struct {
 	folders map[string]*folder
 	forder  []*folder
 	items   map[string]*item
-	markers map[string]string
-	// written counts stores per marker; idempotency means every count is 1.
+	// markers holds the ids of the copies written with each marker, in
+	// write order.
+	markers map[string][]string
+	// written counts stores per marker and version; idempotency means
+	// every count is 1.
 	written map[string]int
 }
 
@@ -162,6 +171,8 @@ type item struct {
 	flagged    bool
 	categories []string
 	marker     string
+	// version is the source's change key the item was written from.
+	version string
 }
 
 // Name returns the tenant's name.
@@ -291,7 +302,7 @@ func (t *Tenant) addMailboxLocked(m platform.Mailbox) *mailbox {
 		info:    m,
 		folders: map[string]*folder{},
 		items:   map[string]*item{},
-		markers: map[string]string{},
+		markers: map[string][]string{},
 		written: map[string]int{},
 	}
 	for _, w := range wellKnown {
@@ -360,16 +371,18 @@ func (t *Tenant) Count(mailboxID string) int {
 	return 0
 }
 
-// WrittenMarkers returns, per migration marker, how many times WriteItem
-// stored an item for it. Idempotent writers leave every count at 1, whatever
-// retries and restarts happened.
+// WrittenMarkers returns, per migration marker, the most times WriteItem
+// stored any one version of the item. Idempotent writers leave every count
+// at 1, whatever retries and restarts happened; a changed item written again
+// in its new version still counts 1.
 func (t *Tenant) WrittenMarkers(mailboxID string) map[string]int {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	out := map[string]int{}
 	if mb, ok := t.mailboxes[mailboxID]; ok {
 		for k, v := range mb.written {
-			out[k] = v
+			marker, _, _ := strings.Cut(k, "\x00")
+			out[marker] = max(out[marker], v)
 		}
 	}
 	return out
@@ -395,7 +408,7 @@ func (t *Tenant) AddItem(ctx context.Context, mailboxID, folderID string, it pla
 	if err := checkKind(fo, it); err != nil {
 		return platform.ItemRef{}, err
 	}
-	return t.storeLocked(mb, fo, it, ""), nil
+	return t.storeLocked(mb, fo, it, "", ""), nil
 }
 
 func checkKind(fo *folder, it platform.Item) error {
@@ -417,7 +430,7 @@ func contentTypeOf(k platform.ItemKind) string {
 	return platform.ContentMIME
 }
 
-func (t *Tenant) storeLocked(mb *mailbox, fo *folder, it platform.Item, marker string) platform.ItemRef {
+func (t *Tenant) storeLocked(mb *mailbox, fo *folder, it platform.Item, marker, version string) platform.ItemRef {
 	n := &item{
 		ref: platform.ItemRef{
 			ID:       t.newID("itm"),
@@ -431,6 +444,7 @@ func (t *Tenant) storeLocked(mb *mailbox, fo *folder, it platform.Item, marker s
 		flagged:    it.Flagged,
 		categories: append([]string(nil), it.Categories...),
 		marker:     marker,
+		version:    version,
 	}
 	mb.items[n.ref.ID] = n
 	fo.touch(n)
@@ -438,10 +452,12 @@ func (t *Tenant) storeLocked(mb *mailbox, fo *folder, it platform.Item, marker s
 }
 
 // touch gives it the folder's next sequence number and a new change key.
+// The key names the folder too: sequences are per folder, and an item moved
+// back and forth must never get a key it had before.
 func (fo *folder) touch(it *item) {
 	fo.head++
 	it.seq = fo.head
-	it.ref.ChangeKey = fmt.Sprintf("ck%d", fo.head)
+	it.ref.ChangeKey = fmt.Sprintf("ck%d.%s", fo.head, fo.info.ID)
 	fo.log = append(fo.log, logEntry{seq: fo.head, it: it})
 }
 
@@ -471,6 +487,7 @@ func (t *Tenant) ChangeItem(ctx context.Context, mailboxID, itemID string, it pl
 		flagged:    it.Flagged,
 		categories: append([]string(nil), it.Categories...),
 		marker:     old.marker,
+		version:    old.version,
 	}
 	n.ref.Size = int64(len(n.content))
 	old.seq = 0 // makes the old log entry stale
@@ -479,8 +496,10 @@ func (t *Tenant) ChangeItem(ctx context.Context, mailboxID, itemID string, it pl
 	return n.ref, nil
 }
 
-// DeleteItem removes an item; delta enumerations report it as deleted.
-func (t *Tenant) DeleteItem(ctx context.Context, mailboxID, itemID string) error {
+// RemoveItem deletes an item as a user would: without faults, and
+// errs.NotFound when it does not exist. Delta enumerations report it as
+// deleted.
+func (t *Tenant) RemoveItem(ctx context.Context, mailboxID, itemID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -490,21 +509,78 @@ func (t *Tenant) DeleteItem(ctx context.Context, mailboxID, itemID string) error
 	if err != nil {
 		return err
 	}
+	if !t.removeLocked(mb, itemID) {
+		return notFound("item", itemID)
+	}
+	return nil
+}
+
+// removeLocked deletes an item and leaves a tombstone in its folder's log;
+// false when there is no such item.
+func (t *Tenant) removeLocked(mb *mailbox, itemID string) bool {
 	old, ok := mb.items[itemID]
 	if !ok {
-		return notFound("item", itemID)
+		return false
 	}
 	fo := mb.folders[old.ref.FolderID]
 	delete(mb.items, itemID)
 	if old.marker != "" {
-		delete(mb.markers, old.marker)
+		ids := slices.DeleteFunc(mb.markers[old.marker], func(id string) bool { return id == itemID })
+		if len(ids) == 0 {
+			delete(mb.markers, old.marker)
+		} else {
+			mb.markers[old.marker] = ids
+		}
 	}
 	old.seq = 0
 	tomb := &item{ref: old.ref}
 	tomb.ref.Deleted = true
 	tomb.ref.Size = 0
 	fo.touch(tomb)
-	return nil
+	return true
+}
+
+// MoveItem moves an item to another folder of its kind as a user would.
+// The item keeps its id (as Microsoft Graph's immutable ids do) and gets a
+// new change key; delta enumerations report it deleted in the folder it
+// left and new in the one it entered.
+func (t *Tenant) MoveItem(ctx context.Context, mailboxID, itemID, folderID string) (platform.ItemRef, error) {
+	if err := ctx.Err(); err != nil {
+		return platform.ItemRef{}, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	mb, err := t.mailbox(mailboxID)
+	if err != nil {
+		return platform.ItemRef{}, err
+	}
+	old, ok := mb.items[itemID]
+	if !ok {
+		return platform.ItemRef{}, notFound("item", itemID)
+	}
+	to, err := mb.folder(folderID)
+	if err != nil {
+		return platform.ItemRef{}, err
+	}
+	if to.info.Kind != old.ref.Kind {
+		return platform.ItemRef{}, errs.New(errs.Invalid,
+			fmt.Sprintf("a %s item cannot go into %s folder %q", old.ref.Kind, to.info.Kind, to.info.Name),
+			"move the item into a folder of its kind")
+	}
+	from := mb.folders[old.ref.FolderID]
+	if from == to {
+		return old.ref, nil
+	}
+	n := *old
+	n.ref.FolderID = to.info.ID
+	old.seq = 0
+	tomb := &item{ref: old.ref}
+	tomb.ref.Deleted = true
+	tomb.ref.Size = 0
+	from.touch(tomb)
+	mb.items[itemID] = &n
+	to.touch(&n)
+	return n.ref, nil
 }
 
 // Kind returns platform.Memory.
@@ -740,23 +816,30 @@ func (t *Tenant) Stats(ctx context.Context, mailboxID string) (platform.Stats, e
 	return s, nil
 }
 
-// FindByMarker finds the item written with a migration marker.
-func (t *Tenant) FindByMarker(ctx context.Context, mailboxID, marker string) (string, bool, error) {
+// FindByMarker returns the copies written with a migration marker, in
+// write order.
+func (t *Tenant) FindByMarker(ctx context.Context, mailboxID, marker string) ([]platform.Placed, error) {
 	if err := t.call(ctx); err != nil {
-		return "", false, err
+		return nil, err
 	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	mb, err := t.mailbox(mailboxID)
 	if err != nil {
-		return "", false, err
+		return nil, err
 	}
-	id, ok := mb.markers[marker]
-	return id, ok, nil
+	out := []platform.Placed{}
+	for _, id := range mb.markers[marker] {
+		if it, ok := mb.items[id]; ok {
+			out = append(out, platform.Placed{ID: id, FolderID: it.ref.FolderID, Version: it.version})
+		}
+	}
+	return out, nil
 }
 
-// WriteItem stores an item with its migration marker, or returns the item
-// already stored with that marker and writes nothing.
+// WriteItem stores an item with its migration marker and version
+// (it.Ref.ChangeKey), or returns the copy of the same marker and version
+// already in that folder and writes nothing.
 func (t *Tenant) WriteItem(ctx context.Context, mailboxID, folderID string, it platform.Item, marker string) (string, error) {
 	if err := t.call(ctx); err != nil {
 		return "", err
@@ -788,8 +871,11 @@ func (t *Tenant) WriteItem(ctx context.Context, mailboxID, folderID string, it p
 	if err != nil {
 		return "", err
 	}
-	if id, ok := mb.markers[marker]; ok {
-		return id, nil
+	version := it.Ref.ChangeKey
+	for _, id := range mb.markers[marker] {
+		if c := mb.items[id]; c != nil && c.ref.FolderID == folderID && c.version == version {
+			return id, nil
+		}
 	}
 	if size := int64(len(it.Content)); size > t.limits.MaxItemBytes {
 		return "", tooLarge(size, t.limits.MaxItemBytes)
@@ -797,10 +883,30 @@ func (t *Tenant) WriteItem(ctx context.Context, mailboxID, folderID string, it p
 	if err := checkKind(fo, it); err != nil {
 		return "", err
 	}
-	ref := t.storeLocked(mb, fo, it, marker)
-	mb.markers[marker] = ref.ID
-	mb.written[marker]++
+	ref := t.storeLocked(mb, fo, it, marker, version)
+	mb.markers[marker] = append(mb.markers[marker], ref.ID)
+	mb.written[marker+"\x00"+version]++
 	return ref.ID, nil
+}
+
+// DeleteItem deletes a copy FindByMarker returned; a copy already gone is
+// not an error. Only the id matters here: memory ids are unique per mailbox.
+func (t *Tenant) DeleteItem(ctx context.Context, mailboxID string, p platform.Placed) error {
+	if err := t.call(ctx); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.faults.FailDeletes > 0 {
+		t.faults.FailDeletes--
+		return errs.New(errs.Unavailable, fmt.Sprintf("sandbox tenant %q could not delete the item right now", t.name), "retry the request")
+	}
+	mb, err := t.mailbox(mailboxID)
+	if err != nil {
+		return err
+	}
+	t.removeLocked(mb, p.ID)
+	return nil
 }
 
 func tooLarge(size, limit int64) error {

@@ -44,7 +44,8 @@ func TestContractTenant(t *testing.T) {
 		tn, seeded, empty := newTenant(store)
 		return platformtest.Fixture{
 			Connector: tn, Seeded: seeded.ID, Empty: empty.ID,
-			AddItem: tn.AddItem, WantPaging: true, ExactSizes: true,
+			AddItem: tn.AddItem, ChangeItem: changeHook(tn), RemoveItem: removeHook(tn),
+			WantPaging: true, ExactSizes: true,
 		}
 	})
 }
@@ -59,9 +60,30 @@ func TestContractHTTPClient(t *testing.T) {
 		return platformtest.Fixture{
 			Connector: NewClient(srv.URL, tn.Name(), tn.Token(), srv.Client()),
 			Seeded:    seeded.ID, Empty: empty.ID,
-			AddItem: tn.AddItem, WantPaging: true, ExactSizes: true,
+			AddItem: tn.AddItem, ChangeItem: changeHook(tn), RemoveItem: removeHook(tn),
+			WantPaging: true, ExactSizes: true,
 		}
 	})
+}
+
+// changeHook is the contract fixture's ChangeItem: the user reads the item
+// and toggles its flag.
+func changeHook(tn *Tenant) func(ctx context.Context, mb string, ref platform.ItemRef) error {
+	return func(ctx context.Context, mb string, ref platform.ItemRef) error {
+		it, err := tn.ReadItem(ctx, mb, ref)
+		if err != nil {
+			return err
+		}
+		it.Read, it.Flagged = true, !it.Flagged
+		_, err = tn.ChangeItem(ctx, mb, ref.ID, it)
+		return err
+	}
+}
+
+func removeHook(tn *Tenant) func(ctx context.Context, mb string, ref platform.ItemRef) error {
+	return func(ctx context.Context, mb string, ref platform.ItemRef) error {
+		return tn.RemoveItem(ctx, mb, ref.ID)
+	}
 }
 
 func serve(t *testing.T) (*Store, *httptest.Server) {
@@ -321,7 +343,7 @@ func TestDeltaChangesAndDeletes(t *testing.T) {
 	if newRef.ID != edited.ID || newRef.ChangeKey == edited.ChangeKey {
 		t.Errorf("change: id %s->%s, change key %s->%s; want same id, new key", edited.ID, newRef.ID, edited.ChangeKey, newRef.ChangeKey)
 	}
-	if err := tn.DeleteItem(ctx, seeded.ID, gone.ID); err != nil {
+	if err := tn.RemoveItem(ctx, seeded.ID, gone.ID); err != nil {
 		t.Fatal(err)
 	}
 	d := collect(t, c, seeded.ID, inbox.ID, full.delta)
@@ -752,5 +774,38 @@ func TestCreateMailboxIdempotent(t *testing.T) {
 	}
 	if l := c.Limits(); l.MaxItemBytes != DefaultMaxItemBytes {
 		t.Errorf("default limit over HTTP: %d", l.MaxItemBytes)
+	}
+}
+
+// TestMoveShowsInBothDeltas: a moved item keeps its id, leaves a deletion
+// in the delta of the folder it left and appears, with a new change key, in
+// the delta of the folder it entered.
+func TestMoveShowsInBothDeltas(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tn, seeded, _ := newTenant(NewStore())
+	inbox, _ := tn.FolderByRole(seeded.ID, platform.RoleInbox)
+	archive, _ := tn.FolderByRole(seeded.ID, platform.RoleArchive)
+	calendar, _ := tn.FolderByRole(seeded.ID, platform.RoleCalendar)
+	from, to := collect(t, tn, seeded.ID, inbox.ID, ""), collect(t, tn, seeded.ID, archive.ID, "")
+	moved := from.refs[0]
+	ref, err := tn.MoveItem(ctx, seeded.ID, moved.ID, archive.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref.ID != moved.ID || ref.FolderID != archive.ID || ref.ChangeKey == moved.ChangeKey {
+		t.Fatalf("moved ref %+v from %+v: want the same id in %s with a new change key", ref, moved, archive.ID)
+	}
+	if d := collect(t, tn, seeded.ID, inbox.ID, from.delta); len(d.refs) != 1 || d.refs[0].ID != moved.ID || !d.refs[0].Deleted {
+		t.Errorf("delta of the folder left: %+v, want %s deleted", d.refs, moved.ID)
+	}
+	if d := collect(t, tn, seeded.ID, archive.ID, to.delta); len(d.refs) != 1 || d.refs[0] != ref {
+		t.Errorf("delta of the folder entered: %+v, want %+v", d.refs, ref)
+	}
+	if _, err := tn.MoveItem(ctx, seeded.ID, moved.ID, calendar.ID); !errs.Is(err, errs.Invalid) {
+		t.Errorf("moving mail into a calendar: err = %v, want %s", err, errs.Invalid)
+	}
+	if it, err := tn.ReadItem(ctx, seeded.ID, ref); err != nil || it.Ref.FolderID != archive.ID {
+		t.Errorf("reading the moved item: %+v, %v", it.Ref, err)
 	}
 }

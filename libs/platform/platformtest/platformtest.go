@@ -39,6 +39,14 @@ type Fixture struct {
 	// AddItem adds an item to a mailbox the way new mail arrives (not
 	// through the connector's WriteItem), for the delta test.
 	AddItem func(ctx context.Context, mailboxID, folderID string, item platform.Item) (platform.ItemRef, error)
+	// ChangeItem changes an item of a mailbox the way its user would (not
+	// through the connector under test), so that its ChangeKey changes: a
+	// message's read state or flag, an event's or contact's categories. The
+	// change must not be one that makes the platform notify anyone.
+	ChangeItem func(ctx context.Context, mailboxID string, ref platform.ItemRef) error
+	// RemoveItem deletes an item of a mailbox for good, the way its user
+	// would, for the delta test of deletions.
+	RemoveItem func(ctx context.Context, mailboxID string, ref platform.ItemRef) error
 	// WantPaging makes the suite fail unless some folder of Seeded takes
 	// more than one page, so that paging is really exercised. Set it when
 	// the fixture can choose a small page size or seed enough items.
@@ -67,7 +75,10 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 		{"EnsureFolderIdempotent", testEnsureFolderIdempotent},
 		{"WriteItemFindByMarker", testWriteFind},
 		{"WriteTwiceStoresOnce", testWriteTwice},
+		{"VersionsAndDelete", testVersions},
+		{"ChangedItemReplacesItsCopy", testChangedItem},
 		{"DeltaReturnsOnlyNew", testDelta},
+		{"DeltaReportsDeletions", testDeltaDeleted},
 		{"ItemTooLarge", testTooLarge},
 		{"UnknownIsNotFound", testNotFound},
 	}
@@ -478,10 +489,11 @@ func testWriteFind(t *testing.T, f Fixture) {
 	c := f.Connector
 	inbox := inboxOf(t, c, f.Empty)
 	marker := fmt.Sprintf("mf-contract-%d", msgCounter.Add(1))
-	if _, found, err := c.FindByMarker(ctx, f.Empty, marker); err != nil || found {
-		t.Fatalf("FindByMarker before writing: found=%v err=%v", found, err)
+	if got, err := c.FindByMarker(ctx, f.Empty, marker); err != nil || len(got) != 0 {
+		t.Fatalf("FindByMarker before writing: %+v, %v", got, err)
 	}
 	msg := Message("Contract write – ünïcode", 2048)
+	msg.Ref.ChangeKey = "contract-v1"
 	id, err := c.WriteItem(ctx, f.Empty, inbox.ID, msg, marker)
 	if err != nil {
 		t.Fatalf("WriteItem: %v", err)
@@ -489,9 +501,9 @@ func testWriteFind(t *testing.T, f Fixture) {
 	if id == "" {
 		t.Fatal("WriteItem returned an empty id")
 	}
-	got, found, err := c.FindByMarker(ctx, f.Empty, marker)
-	if err != nil || !found || got != id {
-		t.Fatalf("FindByMarker = %q, %v, %v; want %q", got, found, err, id)
+	want := platform.Placed{ID: id, FolderID: inbox.ID, Version: "contract-v1"}
+	if got, err := c.FindByMarker(ctx, f.Empty, marker); err != nil || len(got) != 1 || got[0] != want {
+		t.Fatalf("FindByMarker = %+v, %v; want just %+v", got, err, want)
 	}
 	it, err := c.ReadItem(ctx, f.Empty, platform.ItemRef{ID: id, FolderID: inbox.ID, Kind: platform.Mail})
 	if err != nil {
@@ -504,8 +516,8 @@ func testWriteFind(t *testing.T, f Fixture) {
 	if len(refs) != 1 || refs[0].ID != id {
 		t.Errorf("inbox lists %v, want just %s", refs, id)
 	}
-	if _, found, err := c.FindByMarker(ctx, f.Empty, marker+"-other"); err != nil || found {
-		t.Errorf("FindByMarker of an unwritten marker: found=%v err=%v", found, err)
+	if got, err := c.FindByMarker(ctx, f.Empty, marker+"-other"); err != nil || len(got) != 0 {
+		t.Errorf("FindByMarker of an unwritten marker: %+v, %v", got, err)
 	}
 }
 
@@ -577,6 +589,196 @@ func testDelta(t *testing.T, f Fixture) {
 	}
 }
 
+// testVersions: another version of an item is another copy, the same
+// version in the same folder is not, and DeleteItem removes exactly the
+// copy it is given, again and again without error.
+func testVersions(t *testing.T, f Fixture) {
+	ctx := ctxFor(t)
+	c := f.Connector
+	inbox := inboxOf(t, c, f.Empty)
+	marker := fmt.Sprintf("mf-contract-versions-%d", msgCounter.Add(1))
+	v1 := Message("version one", 1024)
+	v1.Ref.ChangeKey = "contract-v1"
+	id1, err := c.WriteItem(ctx, f.Empty, inbox.ID, v1, marker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := v1
+	v2.Ref.ChangeKey = "contract-v2"
+	v2.Read, v2.Flagged = true, true
+	id2, err := c.WriteItem(ctx, f.Empty, inbox.ID, v2, marker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id2 == id1 {
+		t.Fatalf("a new version was not stored: both writes returned %q", id1)
+	}
+	if again, err := c.WriteItem(ctx, f.Empty, inbox.ID, v2, marker); err != nil || again != id2 {
+		t.Fatalf("writing version 2 again = %q, %v; want %q", again, err, id2)
+	}
+	got, err := c.FindByMarker(ctx, f.Empty, marker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions := map[string]platform.Placed{}
+	for _, p := range got {
+		versions[p.Version] = p
+	}
+	old := platform.Placed{ID: id1, FolderID: inbox.ID, Version: "contract-v1"}
+	cur := platform.Placed{ID: id2, FolderID: inbox.ID, Version: "contract-v2"}
+	if len(got) != 2 || versions["contract-v1"] != old || versions["contract-v2"] != cur {
+		t.Fatalf("FindByMarker after two versions = %+v, want %+v and %+v", got, old, cur)
+	}
+	for i := 0; i < 2; i++ {
+		if err := c.DeleteItem(ctx, f.Empty, old); err != nil {
+			t.Fatalf("DeleteItem (attempt %d): %v", i+1, err)
+		}
+	}
+	if got, err := c.FindByMarker(ctx, f.Empty, marker); err != nil || len(got) != 1 || got[0] != cur {
+		t.Fatalf("FindByMarker after deleting version 1 = %+v, %v; want just %+v", got, err, cur)
+	}
+	refs, _, _ := enumerate(t, c, f.Empty, inbox.ID, "")
+	if len(refs) != 1 || refs[0].ID != id2 {
+		t.Fatalf("inbox lists %+v, want just %s", refs, id2)
+	}
+	it, err := c.ReadItem(ctx, f.Empty, refs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !it.Read || !it.Flagged {
+		t.Errorf("the copy of version 2 reads back read=%v flagged=%v, want both", it.Read, it.Flagged)
+	}
+	if err := c.DeleteItem(ctx, f.Empty, cur); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.FindByMarker(ctx, f.Empty, marker); err != nil || len(got) != 0 {
+		t.Fatalf("FindByMarker after deleting every copy = %+v, %v", got, err)
+	}
+}
+
+// testChangedItem copies one item of each kind, changes it at the source
+// and replaces the copy the way a delta run does: the new version first,
+// then the old copy deleted. Exactly one copy remains, with the new version.
+func testChangedItem(t *testing.T, f Fixture) {
+	if f.ChangeItem == nil {
+		t.Fatal("the fixture has no ChangeItem hook")
+	}
+	ctx := ctxFor(t)
+	c := f.Connector
+	srcFolders, err := c.Folders(ctx, f.Seeded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dstFolders, err := c.Folders(ctx, f.Empty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range []platform.Role{platform.RoleInbox, platform.RoleCalendar, platform.RoleContacts} {
+		t.Run(string(role), func(t *testing.T) {
+			sf, df := folderByRole(t, srcFolders, role), folderByRole(t, dstFolders, role)
+			refs, delta, _ := enumerate(t, c, f.Seeded, sf.ID, "")
+			if len(refs) == 0 {
+				t.Fatalf("the seeded %s folder is empty", role)
+			}
+			ref := refs[0]
+			before, err := c.ReadItem(ctx, f.Seeded, ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			marker := fmt.Sprintf("mf-contract-changed-%d", msgCounter.Add(1))
+			first, err := c.WriteItem(ctx, f.Empty, df.ID, before, marker)
+			if err != nil {
+				t.Fatalf("WriteItem: %v", err)
+			}
+			old := platform.Placed{ID: first, FolderID: df.ID, Version: before.Ref.ChangeKey}
+			if got, err := c.FindByMarker(ctx, f.Empty, marker); err != nil || len(got) != 1 || got[0] != old {
+				t.Fatalf("FindByMarker after the first copy = %+v, %v; want just %+v", got, err, old)
+			}
+
+			if err := f.ChangeItem(ctx, f.Seeded, ref); err != nil {
+				t.Fatalf("ChangeItem: %v", err)
+			}
+			changed, _, _ := enumerate(t, c, f.Seeded, sf.ID, delta)
+			listed := false
+			for _, r := range changed {
+				if r.ID == ref.ID {
+					listed = listed || !r.Deleted
+				}
+			}
+			if !listed {
+				t.Fatalf("the delta after the change lists %+v, not the changed item %s", changed, ref.ID)
+			}
+			after, err := c.ReadItem(ctx, f.Seeded, ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after.Ref.ChangeKey == "" || after.Ref.ChangeKey == before.Ref.ChangeKey {
+				t.Fatalf("change key %q before and %q after the change, want two different ones", before.Ref.ChangeKey, after.Ref.ChangeKey)
+			}
+			second, err := c.WriteItem(ctx, f.Empty, df.ID, after, marker)
+			if err != nil {
+				t.Fatalf("WriteItem of the new version: %v", err)
+			}
+			if second == first {
+				t.Fatalf("the new version was not stored: both writes returned %q", first)
+			}
+			if err := c.DeleteItem(ctx, f.Empty, old); err != nil {
+				t.Fatalf("DeleteItem of the old copy: %v", err)
+			}
+			cur := platform.Placed{ID: second, FolderID: df.ID, Version: after.Ref.ChangeKey}
+			if got, err := c.FindByMarker(ctx, f.Empty, marker); err != nil || len(got) != 1 || got[0] != cur {
+				t.Fatalf("FindByMarker after the replacement = %+v, %v; want just %+v", got, err, cur)
+			}
+			copies, _, _ := enumerate(t, c, f.Empty, df.ID, "")
+			if len(copies) != 1 || copies[0].ID != second {
+				t.Fatalf("the destination %s folder lists %+v, want just %s", role, copies, second)
+			}
+			back, err := c.ReadItem(ctx, f.Empty, copies[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := CheckContent(ref.Kind, back); err != nil {
+				t.Errorf("the new copy: %v", err)
+			}
+			if ref.Kind == platform.Mail && (back.Read != after.Read || back.Flagged != after.Flagged) {
+				t.Errorf("the new copy has read=%v flagged=%v, the source read=%v flagged=%v", back.Read, back.Flagged, after.Read, after.Flagged)
+			}
+		})
+	}
+}
+
+// testDeltaDeleted: an item removed at the source comes back from the
+// next delta as Deleted, and full enumerations no longer list it.
+func testDeltaDeleted(t *testing.T, f Fixture) {
+	if f.RemoveItem == nil {
+		t.Fatal("the fixture has no RemoveItem hook")
+	}
+	ctx := ctxFor(t)
+	c := f.Connector
+	inbox := inboxOf(t, c, f.Seeded)
+	before, delta, _ := enumerate(t, c, f.Seeded, inbox.ID, "")
+	if len(before) == 0 {
+		t.Fatal("the seeded inbox is empty")
+	}
+	gone := before[len(before)-1]
+	if err := f.RemoveItem(ctx, f.Seeded, gone); err != nil {
+		t.Fatalf("RemoveItem: %v", err)
+	}
+	changed, _, _ := enumerate(t, c, f.Seeded, inbox.ID, delta)
+	if len(changed) != 1 || changed[0].ID != gone.ID || !changed[0].Deleted {
+		t.Fatalf("delta after one deletion returned %+v, want just %s deleted", changed, gone.ID)
+	}
+	after, _, _ := enumerate(t, c, f.Seeded, inbox.ID, "")
+	if len(after) != len(before)-1 {
+		t.Errorf("full enumeration after the deletion lists %d items, want %d", len(after), len(before)-1)
+	}
+	for _, r := range after {
+		if r.ID == gone.ID {
+			t.Errorf("full enumeration still lists the deleted item %s", gone.ID)
+		}
+	}
+}
+
 func testTooLarge(t *testing.T, f Fixture) {
 	ctx := ctxFor(t)
 	c := f.Connector
@@ -598,8 +800,8 @@ func testTooLarge(t *testing.T, f Fixture) {
 	if e, _ := errs.As(err); !strings.Contains(e.Cause, strconv.Itoa(size)) {
 		t.Errorf("cause %q does not name the item's size %d", e.Cause, size)
 	}
-	if _, found, err := c.FindByMarker(ctx, f.Empty, marker); err != nil || found {
-		t.Errorf("refused item is findable by marker: found=%v err=%v", found, err)
+	if got, err := c.FindByMarker(ctx, f.Empty, marker); err != nil || len(got) != 0 {
+		t.Errorf("refused item is findable by marker: %+v, %v", got, err)
 	}
 	// The boundary is inclusive: an item of exactly the limit goes through.
 	// Platforms that count a store size rather than the MIME size cannot

@@ -814,6 +814,13 @@ func (s *Sandbox) eventItem(c *call, u *user, id string, tail []string) {
 		return
 	}
 	switch op := strings.ToLower(tail[0]); {
+	case op == "permanentdelete" && len(tail) == 1 && c.r.Method == http.MethodPost:
+		// Deletes as DELETE does (an organizer's meeting still sends its
+		// cancellation), leaving nothing in Deleted Items.
+		s.mu.Lock()
+		s.deleteInstLocked(u, in, "")
+		s.mu.Unlock()
+		c.w.WriteHeader(http.StatusNoContent)
 	case op == "instances" && len(tail) == 1 && c.r.Method == http.MethodGet:
 		from, to, ok := window(c)
 		if !ok {

@@ -546,6 +546,16 @@ func (s *Sandbox) contactItem(c *call, u *user, id string, tail []string) {
 		}
 		return
 	}
+	if strings.EqualFold(tail[0], "permanentDelete") && len(tail) == 1 && c.r.Method == http.MethodPost {
+		s.mu.Lock()
+		delete(u.ct.items, ct.id)
+		if f := u.ct.folders[ct.folderID]; f != nil {
+			f.tombs = append(f.tombs, tomb{id: ct.id, seq: s.nextSeqLocked()})
+		}
+		s.mu.Unlock()
+		c.w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	if !strings.EqualFold(tail[0], "photo") || len(tail) > 2 || len(tail) == 2 && tail[1] != "$value" {
 		badRequest(c.w, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", tail[0]))
 		return

@@ -75,6 +75,9 @@ type call struct {
 	body    []byte
 	batch   bool
 	latency time.Duration
+	// version is "v1.0" or "beta" (the latter for the mailbox
+	// import/export API only).
+	version string
 }
 
 // delay spends the injected latency, unless the client gave up.
@@ -125,9 +128,16 @@ func (s *Sandbox) serveGraph(w http.ResponseWriter, r *http.Request, batch bool,
 		graphError(w, http.StatusUnauthorized, "InvalidAuthenticationToken", why)
 		return
 	}
-	path := strings.TrimPrefix(r.URL.Path, "/v1.0")
+	version, path := "v1.0", strings.TrimPrefix(r.URL.Path, "/v1.0")
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/beta"); ok {
+		version, path = "beta", rest
+	}
 	seg := splitPath(path)
-	c := &call{w: w, r: r, p: p, seg: seg, q: odataQuery(r.URL.Query()), batch: batch, latency: latency}
+	if version == "beta" && !isMailboxAPI(seg) {
+		badRequest(w, "BadRequest", "The sandbox serves only the mailbox import/export API under /beta.")
+		return
+	}
+	c := &call{w: w, r: r, p: p, seg: seg, q: odataQuery(r.URL.Query()), batch: batch, latency: latency, version: version}
 	if r.Body != nil && r.Method != http.MethodGet {
 		b, err := readBody(r, maxRequestBytes+1)
 		if err != nil {
@@ -144,7 +154,9 @@ func (s *Sandbox) serveGraph(w http.ResponseWriter, r *http.Request, batch bool,
 		graphJSON(w, http.StatusOK, map[string]any{"@odata.context": s.baseURL + "/v1.0/$metadata", "value": []any{}})
 		return
 	}
-	if !(len(seg) >= 3 && strings.EqualFold(seg[0], "users")) && !c.delay() {
+	// Mailbox requests spend the latency once the mailbox admitted them.
+	mailbox := len(seg) >= 3 && strings.EqualFold(seg[0], "users") || strings.EqualFold(seg[0], "admin")
+	if !mailbox && !c.delay() {
 		return
 	}
 	switch strings.ToLower(seg[0]) {
@@ -156,6 +168,8 @@ func (s *Sandbox) serveGraph(w http.ResponseWriter, r *http.Request, batch bool,
 		s.batch(c)
 	case "users":
 		s.routeUsers(c)
+	case "admin":
+		s.routeAdmin(c)
 	case "subscribedskus":
 		s.subscribedSkus(c)
 	case "organization":

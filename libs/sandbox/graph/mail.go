@@ -672,6 +672,13 @@ func (s *Sandbox) message(c *call, u *user, id string, tail []string) {
 		c.w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 		c.w.WriteHeader(http.StatusOK)
 		_, _ = c.w.Write(b)
+	case op == "permanentdelete" && len(tail) == 1 && c.r.Method == http.MethodPost:
+		// Unlike DELETE, which moves the message to Deleted Items, this
+		// removes it from every folder the user sees.
+		s.mu.Lock()
+		s.removeLocked(u, m)
+		s.mu.Unlock()
+		c.w.WriteHeader(http.StatusNoContent)
 	case (op == "move" || op == "copy") && len(tail) == 1 && c.r.Method == http.MethodPost:
 		var in struct {
 			DestinationID string `json:"destinationId"`

@@ -112,6 +112,7 @@ type Sandbox struct {
 	sessions map[string]*uploadSession
 	skus     []*sku
 	invites  []Invitation
+	mbx      mailboxAPIState
 
 	throttle  sync.Map // user id -> *mailboxThrottle
 	requests  atomic.Int64
@@ -351,8 +352,10 @@ func (s *Sandbox) StoredBytes() int64 {
 func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
-	case p == "/v1.0" || strings.HasPrefix(p, "/v1.0/"):
+	case p == "/v1.0" || strings.HasPrefix(p, "/v1.0/") || p == "/beta" || strings.HasPrefix(p, "/beta/"):
 		s.serveGraphTop(w, r)
+	case strings.HasPrefix(p, "/api/"):
+		s.serveImport(w, r)
 	case strings.HasPrefix(p, "/upload/"):
 		s.serveUpload(w, r)
 	default:

@@ -132,6 +132,10 @@ func (s *Sandbox) routeUsers(c *call) {
 		}
 		return
 	}
+	if len(c.seg) >= 3 && strings.EqualFold(c.seg[2], "settings") {
+		s.userSettings(c)
+		return
+	}
 	if len(c.seg) == 2 || strings.EqualFold(c.seg[2], "assignLicense") {
 		s.directoryUser(c)
 		return

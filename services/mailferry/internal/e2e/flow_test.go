@@ -22,6 +22,10 @@ type tenants struct {
 	// mailOnly runs without calendars and contacts and compares mail only,
 	// for connectors whose calendar and contact paths are not built yet.
 	mailOnly bool
+	// edit, when set, acts as the first mailbox's user before the delta
+	// run: it changes one inbox message and deletes another, which the
+	// delta must carry over.
+	edit func(t *testing.T, mailboxID string) userEdits
 }
 
 func (tn tenants) count(t *testing.T, c platform.Connector, id string) int {
@@ -176,12 +180,22 @@ func fullMigration(t *testing.T, a api, op api, accountID, projectID string, tn 
 	}
 	dstFirst := tn.mailboxByAddress(t, tn.dst, dstAddress(t, tn, first.PrimaryAddress))
 	beforeDelta := tn.count(t, tn.dst, dstFirst.ID)
+	want := beforeDelta + 1
+	var edits userEdits
+	if tn.edit != nil {
+		edits = tn.edit(t, first.ID)
+		want-- // one message deleted for good
+		t.Logf("before the delta run the user %s", edits)
+	}
 	a.must("POST", "/api/projects/"+projectID+"/runs", tn.runBody("delta"), &created)
 	if r := a.waitRun(created.Run.ID, 5*time.Minute); r.State != "completed" {
 		t.Fatalf("delta run ended %s: %s", r.State, r.Reason)
 	}
-	if got := tn.count(t, tn.dst, dstFirst.ID); got != beforeDelta+1 {
-		t.Fatalf("delta run: destination has %d items, want %d", got, beforeDelta+1)
+	if got := tn.count(t, tn.dst, dstFirst.ID); got != want {
+		t.Fatalf("delta run: destination has %d items, want %d", got, want)
+	}
+	if tn.edit != nil {
+		checkEdits(t, tn.dst, dstFirst.ID, edits)
 	}
 	checkDestination(t, tn, srcMbs, missing, newDst)
 }

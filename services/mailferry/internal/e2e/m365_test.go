@@ -123,7 +123,10 @@ func TestM365ToM365(t *testing.T) {
 	a, op, acct, pid := setupKinds(t, c.api, 20, "m365", "m365",
 		map[string]any{"fields": srcFields, "secrets": srcSecrets},
 		map[string]any{"fields": dstFields, "secrets": dstSecrets})
-	fullMigration(t, a, op, acct, pid, tenants{src: srcC, dst: dstC})
+	user := newGraphUser(t, srcSB)
+	fullMigration(t, a, op, acct, pid, tenants{src: srcC, dst: dstC, edit: func(t *testing.T, mb string) userEdits {
+		return user.editInbox(t, srcC, mb)
+	}})
 	if n := srcSB.SentMessages() + dstSB.SentMessages(); n != 0 {
 		t.Fatalf("%d messages were sent during the migration", n)
 	}

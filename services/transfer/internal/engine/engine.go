@@ -4,10 +4,19 @@
 // items, delta) is tested against the memory platform without a bus.
 //
 // Exactly-once comes from the migration marker, not from the checkpoint: each
-// item is written with a marker derived from the source mailbox and item id,
-// and looked up by that marker first. The checkpoint only saves work: a
-// resumed mailbox continues at the page it was on, and whatever it repeats is
-// found by marker and counted as already present.
+// item is written with a marker derived from the source mailbox and item id
+// and with the source's version (its change key), and looked up by that
+// marker first. A copy of the same version in the mapped folder is already
+// present; a copy of another version (the item changed at the source) or in
+// another folder (it moved) is replaced: the new version is written first and
+// the old copies deleted after, so a run stopped in between loses nothing and
+// the next one, finding two copies, keeps the current one and deletes the
+// rest. An item a delta reports deleted loses its copies in the folder mapped
+// from the one the deletion was reported in (a move is reported as a
+// deletion there and an addition, often of the same id, where it went). The
+// checkpoint only saves work: a resumed mailbox continues at the page it was
+// on, and whatever it repeats is found by marker and counted as already
+// present.
 package engine
 
 import (
@@ -140,10 +149,14 @@ type Store interface {
 
 // Progress is what the engine reports as it goes.
 type Progress struct {
-	Folder     string
-	Items      int
-	Bytes      int64
-	Failed     int
+	Folder string
+	Items  int
+	Bytes  int64
+	Failed int
+	// Updated counts items replaced by a newer version, Deleted items whose
+	// copies were removed because the source deleted them.
+	Updated    int
+	Deleted    int
 	TotalItems int
 	// Throttled is the platform's wait while it throttles, else zero.
 	Throttled time.Duration
@@ -210,6 +223,9 @@ func Run(ctx context.Context, src platform.Source, dst platform.Destination, sto
 		cp.Counts = transfer.Counts{}
 		cp.Items = nil
 		cp.RunID = opts.RunID
+		// Done belonged to the previous run; left set, a retry of this
+		// run after a failure would take the mailbox for finished.
+		cp.Done = false
 	}
 	cp.Mode, cp.SourceID, cp.DestinationID = opts.Mode, opts.SourceMailbox, opts.DestinationMailbox
 	r.cp = cp
@@ -410,10 +426,8 @@ func (r *run) copyFolder(ctx context.Context, f platform.Folder) error {
 			if r.opts.Cancelled != nil && r.opts.Cancelled() {
 				return ErrCancelled
 			}
-			if !ref.Deleted {
-				if err := r.copyItem(ctx, f, fs, ref); err != nil {
-					return err
-				}
+			if err := r.item(ctx, f, fs, ref); err != nil {
+				return err
 			}
 			fs.LastItemID = ref.ID
 			r.progress(0)
@@ -445,18 +459,43 @@ func contains(refs []platform.ItemRef, id string) bool {
 	return false
 }
 
-func (r *run) copyItem(ctx context.Context, f platform.Folder, fs *FolderState, ref platform.ItemRef) error {
+// item brings the destination in line with one source item: copies it when
+// it has no copy, replaces its copies when the source holds another version
+// (or the copy is in another folder), deletes its copies in this folder when
+// the source reports it deleted, and otherwise counts it already present.
+func (r *run) item(ctx context.Context, f platform.Folder, fs *FolderState, ref platform.ItemRef) error {
 	marker := Marker(r.opts.SourceMailbox, ref.ID)
-	var found bool
+	var copies []platform.Placed
 	if err := r.call(ctx, func(ctx context.Context) (err error) {
-		_, found, err = r.dst.FindByMarker(ctx, r.opts.DestinationMailbox, marker)
+		copies, err = r.dst.FindByMarker(ctx, r.opts.DestinationMailbox, marker)
 		return err
 	}); err != nil {
 		return err
 	}
-	if found {
-		r.cp.Counts.AlreadyPresent++
+	if ref.Deleted {
+		// Only the copies in this folder's counterpart: a move is
+		// reported as a deletion here and an addition in the folder it
+		// went to, with the same id where ids are immutable, and that
+		// copy must stay.
+		var here []platform.Placed
+		for _, c := range copies {
+			if c.FolderID == fs.DestinationID {
+				here = append(here, c)
+			}
+		}
+		if err := r.delete(ctx, here, ""); err != nil {
+			return err
+		}
+		if len(here) > 0 {
+			r.cp.Counts.Deleted++
+		}
 		return nil
+	}
+	if keep, ok := current(copies, fs.DestinationID, ref.ChangeKey); ok {
+		r.cp.Counts.AlreadyPresent++
+		// More than one copy is what a run stopped between writing a new
+		// version and deleting the old one leaves behind.
+		return r.delete(ctx, copies, keep.ID)
 	}
 	if r.limit > 0 && ref.Size > r.limit {
 		return r.list(f, ref, OutcomeSkipped, tooLarge(ref.Size, r.limit))
@@ -467,24 +506,73 @@ func (r *run) copyItem(ctx context.Context, f platform.Folder, fs *FolderState, 
 		return err
 	})
 	if errs.Is(err, errs.NotFound) {
-		// Deleted at the source since it was listed: nothing to move.
+		// Deleted at the source since it was listed: nothing to move; the
+		// next delta reports the deletion.
 		return nil
 	}
 	if handled, lerr := r.itemError(f, ref, err); handled {
 		return lerr
 	}
+	if item.Ref.ChangeKey == "" {
+		item.Ref.ChangeKey = ref.ChangeKey
+	}
+	if len(copies) > 0 && item.Ref.ChangeKey != ref.ChangeKey {
+		// A listing's change key may not be the item's own (a calendar
+		// series is listed through one of its occurrences): what was
+		// read decides.
+		if keep, ok := current(copies, fs.DestinationID, item.Ref.ChangeKey); ok {
+			r.cp.Counts.AlreadyPresent++
+			return r.delete(ctx, copies, keep.ID)
+		}
+	}
 	if r.limit > 0 && int64(len(item.Content)) > r.limit {
 		return r.list(f, ref, OutcomeSkipped, tooLarge(int64(len(item.Content)), r.limit))
 	}
-	err = r.call(ctx, func(ctx context.Context) error {
-		_, err := r.dst.WriteItem(ctx, r.opts.DestinationMailbox, fs.DestinationID, item, marker)
+	var id string
+	err = r.call(ctx, func(ctx context.Context) (err error) {
+		id, err = r.dst.WriteItem(ctx, r.opts.DestinationMailbox, fs.DestinationID, item, marker)
 		return err
 	})
 	if handled, lerr := r.itemError(f, ref, err); handled {
 		return lerr
 	}
-	r.cp.Counts.Copied++
+	// The new version is safe; only now do the old copies go.
+	if err := r.delete(ctx, copies, id); err != nil {
+		return err
+	}
+	if len(copies) > 0 {
+		r.cp.Counts.Updated++
+	} else {
+		r.cp.Counts.Copied++
+	}
 	r.cp.Counts.Bytes += int64(len(item.Content))
+	return nil
+}
+
+// current returns the copy that already is the source item in version
+// (any copy when the source gives no version) in the destination folder.
+func current(copies []platform.Placed, folderID, version string) (platform.Placed, bool) {
+	for _, c := range copies {
+		if (c.FolderID == folderID || c.FolderID == "") && (version == "" || c.Version == version) {
+			return c, true
+		}
+	}
+	return platform.Placed{}, false
+}
+
+// delete removes the copies except the one with id keep.
+func (r *run) delete(ctx context.Context, copies []platform.Placed, keep string) error {
+	for _, c := range copies {
+		if c.ID == keep {
+			continue
+		}
+		err := r.call(ctx, func(ctx context.Context) error {
+			return r.dst.DeleteItem(ctx, r.opts.DestinationMailbox, c)
+		})
+		if err != nil && !errs.Is(err, errs.NotFound) {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -534,9 +622,11 @@ func (r *run) progress(throttled time.Duration) {
 	c := r.cp.Counts
 	r.report(Progress{
 		Folder:     r.folder,
-		Items:      c.Copied + c.AlreadyPresent + c.Skipped + c.Failed,
+		Items:      c.Copied + c.AlreadyPresent + c.Updated + c.Deleted + c.Skipped + c.Failed,
 		Bytes:      c.Bytes,
 		Failed:     c.Failed,
+		Updated:    c.Updated,
+		Deleted:    c.Deleted,
 		TotalItems: r.total,
 		Throttled:  throttled,
 	})

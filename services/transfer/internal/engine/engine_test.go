@@ -63,49 +63,83 @@ func (f fixture) sourceItems(t *testing.T) []platform.ItemRef {
 	return out
 }
 
+// folderPaths names each folder of a mailbox by its path from the root,
+// which is what maps a source folder to its destination counterpart.
+func folderPaths(t *testing.T, c platform.Source, mb string) map[string]string {
+	t.Helper()
+	fs, err := c.Folders(context.Background(), mb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]platform.Folder{}
+	for _, f := range fs {
+		byID[f.ID] = f
+	}
+	out := map[string]string{}
+	for _, f := range fs {
+		p := f.Name
+		for d := f; d.ParentID != ""; {
+			d = byID[d.ParentID]
+			p = d.Name + "/" + p
+		}
+		out[f.ID] = p
+	}
+	return out
+}
+
 // assertExact checks that exactly the wanted source items are at the
-// destination, each written once, with identical content.
+// destination, each once, in the counterpart of its source folder, stored
+// with the source's version, with identical content, read state, flag and
+// categories, and that no version of any item was written twice.
 func (f fixture) assertExact(t *testing.T, want func(platform.ItemRef) bool) {
 	t.Helper()
 	ctx := context.Background()
+	srcPaths, dstPaths := folderPaths(t, f.src, f.srcID), folderPaths(t, f.dst, f.dstID)
 	n := 0
 	for _, ref := range f.sourceItems(t) {
-		id, found, err := f.dst.FindByMarker(ctx, f.dstID, Marker(f.srcID, ref.ID))
+		copies, err := f.dst.FindByMarker(ctx, f.dstID, Marker(f.srcID, ref.ID))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !want(ref) {
-			if found {
+			if len(copies) != 0 {
 				t.Fatalf("item %s (%s) should not have moved", ref.ID, ref.Kind)
 			}
 			continue
 		}
 		n++
-		if !found {
-			t.Fatalf("item %s (%s) is missing at the destination", ref.ID, ref.Kind)
+		if len(copies) != 1 {
+			t.Fatalf("item %s (%s) has %d copies at the destination, want 1: %+v", ref.ID, ref.Kind, len(copies), copies)
+		}
+		c := copies[0]
+		if c.Version != ref.ChangeKey {
+			t.Fatalf("item %s: the copy has version %q, the source %q", ref.ID, c.Version, ref.ChangeKey)
+		}
+		if srcPaths[ref.FolderID] != dstPaths[c.FolderID] {
+			t.Fatalf("item %s is in %q at the source, its copy in %q", ref.ID, srcPaths[ref.FolderID], dstPaths[c.FolderID])
 		}
 		a, err := f.src.ReadItem(ctx, f.srcID, ref)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := f.dst.ReadItem(ctx, f.dstID, platform.ItemRef{ID: id})
+		b, err := f.dst.ReadItem(ctx, f.dstID, platform.ItemRef{ID: c.ID})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(a.Content, b.Content) || b.Ref.Kind != ref.Kind {
 			t.Fatalf("item %s differs at the destination", ref.ID)
 		}
+		if a.Read != b.Read || a.Flagged != b.Flagged || strings.Join(a.Categories, ",") != strings.Join(b.Categories, ",") {
+			t.Fatalf("item %s: read %v flagged %v categories %v at the source, %v %v %v at the destination",
+				ref.ID, a.Read, a.Flagged, a.Categories, b.Read, b.Flagged, b.Categories)
+		}
 	}
 	if got := f.dst.Count(f.dstID); got != n {
 		t.Fatalf("destination holds %d items, want %d", got, n)
 	}
-	written := f.dst.WrittenMarkers(f.dstID)
-	if len(written) != n {
-		t.Fatalf("%d markers written, want %d", len(written), n)
-	}
-	for m, c := range written {
+	for m, c := range f.dst.WrittenMarkers(f.dstID) {
 		if c != 1 {
-			t.Fatalf("marker %s written %d times", m, c)
+			t.Fatalf("a version of marker %s was written %d times", m, c)
 		}
 	}
 }
@@ -501,5 +535,201 @@ func TestResolveDestination(t *testing.T) {
 	again, err := ResolveDestination(ctx, f.dst, events.Pair{DestinationAddress: "new@dst.example", Create: true}, o)
 	if err != nil || again != id {
 		t.Fatalf("second resolve created another mailbox: %q %v", again, err)
+	}
+}
+
+// refsIn lists the items of one source folder.
+func (f fixture) refsIn(t *testing.T, folderID string) []platform.ItemRef {
+	t.Helper()
+	var out []platform.ItemRef
+	for _, r := range f.sourceItems(t) {
+		if r.FolderID == folderID {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// userEdit changes an item as its user would: it reads the item, lets edit
+// change it and stores it back under the same id.
+func (f fixture) userEdit(t *testing.T, ref platform.ItemRef, edit func(*platform.Item)) {
+	t.Helper()
+	ctx := context.Background()
+	it, err := f.src.ReadItem(ctx, f.srcID, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(&it)
+	if _, err := f.src.ChangeItem(ctx, f.srcID, ref.ID, it); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDeltaMirrorsTheSource: after a full run the source gets a new item,
+// a message read and flagged, a message whose content changed, an edited
+// event, a deleted message and two moves (into a folder copied after the
+// one left, and into one copied before it). One delta run makes the
+// destination identical to the source again, each item exactly once, and a
+// second delta finds nothing to do.
+func TestDeltaMirrorsTheSource(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 120)
+	ctx := context.Background()
+	store := &MemStore{}
+	if _, err := Run(ctx, f.src, f.dst, store, f.opts("r1", events.ModeFull), nil); err != nil {
+		t.Fatal(err)
+	}
+	inbox, _ := f.src.FolderByRole(f.srcID, platform.RoleInbox)
+	archive, _ := f.src.FolderByRole(f.srcID, platform.RoleArchive)
+	cal, _ := f.src.FolderByRole(f.srcID, platform.RoleCalendar)
+	mail := f.refsIn(t, inbox.ID)
+	if len(mail) < 4 {
+		t.Fatalf("the seeded inbox has %d messages, want at least 4", len(mail))
+	}
+	var later platform.ItemRef // a message in a user folder, copied after the inbox
+	for _, r := range f.sourceItems(t) {
+		if r.Kind == platform.Mail && r.FolderID != inbox.ID && r.FolderID != archive.ID {
+			later = r
+		}
+	}
+	evs := f.refsIn(t, cal.ID)
+	if later.ID == "" || len(evs) == 0 {
+		t.Fatal("the seed has no message outside the inbox or no event")
+	}
+
+	msg := "Message-ID: <after-full@src.example>\r\nSubject: arrived later\r\n\r\nbody\r\n"
+	if _, err := f.src.AddItem(ctx, f.srcID, inbox.ID, platform.Item{Ref: platform.ItemRef{Kind: platform.Mail}, Content: []byte(msg)}); err != nil {
+		t.Fatal(err)
+	}
+	f.userEdit(t, mail[0], func(it *platform.Item) { it.Read, it.Flagged = !it.Read, !it.Flagged })
+	f.userEdit(t, mail[1], func(it *platform.Item) {
+		it.Content = append(append([]byte(nil), it.Content...), "\r\nP.S. edited after the full run\r\n"...)
+		it.Categories = append(it.Categories, "Edited")
+	})
+	f.userEdit(t, evs[0], func(it *platform.Item) {
+		it.Content = bytes.Replace(it.Content, []byte("SUMMARY:"), []byte("SUMMARY:Moved to 3pm – "), 1)
+	})
+	if err := f.src.RemoveItem(ctx, f.srcID, mail[2].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.src.MoveItem(ctx, f.srcID, mail[3].ID, archive.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.src.MoveItem(ctx, f.srcID, later.ID, inbox.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	var last Progress
+	cp, err := Run(ctx, f.src, f.dst, store, f.opts("r2", events.ModeDelta), func(p Progress) { last = p })
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.assertExact(t, all)
+	// The inbox is copied before the archive and the user folders, so
+	// the move into the archive is a deletion there and a new copy here,
+	// and the move into the inbox replaces the copy in its old folder.
+	want := transferCounts{Copied: 2, Updated: 4, Deleted: 2}
+	if got := countsOf(cp); got != want {
+		t.Fatalf("delta counts %+v, want %+v", cp.Counts, want)
+	}
+	if last.Updated != 4 || last.Deleted != 2 || last.Items != 8 {
+		t.Fatalf("last progress %+v", last)
+	}
+
+	cp, err = Run(ctx, f.src, f.dst, store, f.opts("r3", events.ModeDelta), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := countsOf(cp); got != (transferCounts{}) {
+		t.Fatalf("a delta without changes: %+v", cp.Counts)
+	}
+	f.assertExact(t, all)
+}
+
+type transferCounts struct{ Copied, AlreadyPresent, Updated, Deleted int }
+
+func countsOf(cp *Checkpoint) transferCounts {
+	return transferCounts{cp.Counts.Copied, cp.Counts.AlreadyPresent, cp.Counts.Updated, cp.Counts.Deleted}
+}
+
+// TestFullRerunRefreshesChangedItems: a full re-run replaces what changed
+// and counts the rest as already present; deletions are left to delta runs.
+func TestFullRerunRefreshesChangedItems(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 40)
+	ctx := context.Background()
+	store := &MemStore{}
+	if _, err := Run(ctx, f.src, f.dst, store, f.opts("r1", events.ModeFull), nil); err != nil {
+		t.Fatal(err)
+	}
+	inbox, _ := f.src.FolderByRole(f.srcID, platform.RoleInbox)
+	f.userEdit(t, f.refsIn(t, inbox.ID)[0], func(it *platform.Item) { it.Flagged = !it.Flagged })
+	cp, err := Run(ctx, f.src, f.dst, store, f.opts("r2", events.ModeFull), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := countsOf(cp), (transferCounts{AlreadyPresent: 39, Updated: 1}); got != want {
+		t.Fatalf("full re-run counts %+v, want %+v", cp.Counts, want)
+	}
+	f.assertExact(t, all)
+}
+
+// TestStoppedBetweenWriteAndDeleteStaysExact: the destination refuses to
+// delete the old copy of a changed item, so the delta run stops with both
+// copies stored. The resumed run keeps the current one and deletes the
+// other; nothing is lost and nothing is left twice.
+func TestStoppedBetweenWriteAndDeleteStaysExact(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 40)
+	ctx := context.Background()
+	store := &MemStore{}
+	if _, err := Run(ctx, f.src, f.dst, store, f.opts("r1", events.ModeFull), nil); err != nil {
+		t.Fatal(err)
+	}
+	inbox, _ := f.src.FolderByRole(f.srcID, platform.RoleInbox)
+	changed := f.refsIn(t, inbox.ID)[0]
+	f.userEdit(t, changed, func(it *platform.Item) { it.Read = !it.Read })
+	f.dst.SetFaults(memory.Faults{FailDeletes: 2})
+	o := f.opts("r2", events.ModeDelta)
+	o.Retries = 1
+	if _, err := Run(ctx, f.src, f.dst, store, o, nil); errs.CodeOf(err) != errs.Unavailable {
+		t.Fatalf("delta with failing deletes: %v, want %s", err, errs.Unavailable)
+	}
+	copies, err := f.dst.FindByMarker(ctx, f.dstID, Marker(f.srcID, changed.ID))
+	if err != nil || len(copies) != 2 {
+		t.Fatalf("after the stop the destination holds %+v (%v), want the old and the new version", copies, err)
+	}
+	cp, err := Run(ctx, f.src, f.dst, store, f.opts("r2", events.ModeDelta), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.Counts.AlreadyPresent != 1 || cp.Counts.Copied != 0 {
+		t.Fatalf("resumed counts %+v, want the new copy found present", cp.Counts)
+	}
+	f.assertExact(t, all)
+}
+
+// TestDeletionOnlyInItsFolder: with immutable ids a moved item keeps its
+// id, and the deletion reported for the folder it left must not remove the
+// copy already made in the folder it entered, whichever is copied first.
+func TestDeletionOnlyInItsFolder(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 30)
+	ctx := context.Background()
+	store := &MemStore{}
+	if _, err := Run(ctx, f.src, f.dst, store, f.opts("r1", events.ModeFull), nil); err != nil {
+		t.Fatal(err)
+	}
+	inbox, _ := f.src.FolderByRole(f.srcID, platform.RoleInbox)
+	deleted, _ := f.src.FolderByRole(f.srcID, platform.RoleDeleted)
+	ref := f.refsIn(t, inbox.ID)[0]
+	for i, to := range []string{deleted.ID, inbox.ID, deleted.ID} {
+		if _, err := f.src.MoveItem(ctx, f.srcID, ref.ID, to); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Run(ctx, f.src, f.dst, store, f.opts(fmt.Sprintf("d%d", i), events.ModeDelta), nil); err != nil {
+			t.Fatal(err)
+		}
+		f.assertExact(t, all)
 	}
 }
