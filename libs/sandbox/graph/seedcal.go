@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mailferry/mailferry/libs/platform/memory"
+	"github.com/mailferry/mailferry/libs/tenantgen"
 )
 
 var seedTitles = []string{"Weekly sync", "Sprint planning", "Réunion budget", "Kundentermin Müller GmbH",
@@ -35,12 +35,12 @@ func seedPeople(r *rand.Rand, seed int64, n int, domain string, k int) []seedPer
 			m = m%999 + 1
 		}
 		if r.IntN(10) < 6 {
-			addr, name, _ := memory.SeedOwner(seed, m, domain)
-			out = append(out, seedPerson{name, addr})
+			o := tenantgen.Owner(seed, m, domain)
+			out = append(out, seedPerson{o.DisplayName(), o.Address})
 		} else {
-			_, name, alias := memory.SeedOwner(seed, m, "example.com")
-			local, _, _ := strings.Cut(alias, "@")
-			out = append(out, seedPerson{name, local + "@" + []string{"example.com", "example.net", "example.org"}[r.IntN(3)]})
+			o := tenantgen.Owner(seed, m, "example.com")
+			local, _, _ := strings.Cut(o.Alias, "@")
+			out = append(out, seedPerson{o.DisplayName(), local + "@" + []string{"example.com", "example.net", "example.org"}[r.IntN(3)]})
 		}
 	}
 	return out

@@ -7,12 +7,17 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/mailferry/mailferry/libs/tenantgen"
 )
 
 // Serve runs a seeded sandbox with the real Graph limits on addr until ctx
-// ends. Its first line of output is one JSON object with everything a
-// client needs: baseUrl, authorityUrl, caFile (written to a new temporary
-// directory), tenantId, clientId and clientSecret.
+// ends. Its mail has realistic sizes (tenantgen.Realistic: about 75 KB a
+// message, a few multi-megabyte ones, rarely one up to the 150 MB limit),
+// so a client meets Graph's upload throttle as it would in production. Its
+// first line of output is one JSON object with everything a client needs:
+// baseUrl, authorityUrl, caFile (written to a new temporary directory),
+// tenantId, clientId and clientSecret.
 func Serve(ctx context.Context, addr string, seed int64, users, messages int, w io.Writer) error {
 	sb, err := New(Config{Limits: RealLimits()})
 	if err != nil {
@@ -22,7 +27,8 @@ func Serve(ctx context.Context, addr string, seed int64, users, messages int, w 
 		return err
 	}
 	defer sb.Close()
-	sb.Seed(SeedSpec{Users: users, MessagesPerUser: messages, Seed: seed, EventsPerUser: 10, ContactsPerUser: 12})
+	sb.Seed(SeedSpec{Users: users, MessagesPerUser: messages, Seed: seed, EventsPerUser: 10, ContactsPerUser: 12,
+		Profile: tenantgen.Realistic.WithMax(sb.cfg.MaxMessageBytes)})
 	dir, err := os.MkdirTemp("", "mailferry-graph-sandbox-")
 	if err != nil {
 		return fmt.Errorf("graph sandbox: temporary directory for the CA: %w", err)

@@ -7,8 +7,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/mailferry/mailferry/libs/platform/memory"
 )
 
 type user struct {
@@ -67,16 +65,6 @@ type message struct {
 	seq   int64
 }
 
-// genRef names a message of the shared seed generator; rendering it again
-// gives the same bytes, so thousands of mailboxes cost little memory.
-type genRef struct {
-	seed   int64
-	mbox   int
-	idx    int
-	domain string
-	sent   bool
-}
-
 type attachment struct {
 	id, name, contentType, contentID string
 	inline                           bool
@@ -89,7 +77,7 @@ type attachment struct {
 func (m *message) mimeBytes() []byte {
 	base := m.raw
 	if base == nil && m.gen != nil {
-		base = memory.SeedMail(m.gen.seed, m.gen.mbox, m.gen.idx, m.gen.domain, m.gen.sent).MIME
+		base = m.gen.render()
 	}
 	if len(m.extra) == 0 {
 		return base

@@ -28,6 +28,7 @@ import (
 	"github.com/mailferry/mailferry/libs/platform"
 	"github.com/mailferry/mailferry/libs/platform/memory"
 	"github.com/mailferry/mailferry/libs/sandbox/graph"
+	"github.com/mailferry/mailferry/libs/tenantgen"
 	"github.com/mailferry/mailferry/services/mailferry/internal/client"
 )
 
@@ -86,12 +87,12 @@ func run(out, binary string, nEvents, nMailboxes, nItems int) error {
 	// Graph's rates (10,000 requests per 10 minutes, 150 MB per 5 minutes)
 	// over shorter windows, so the run spans several of them in two minutes.
 	rates := graph.Limits{RequestsPerWindow: 333, Window: 20 * time.Second, Concurrent: 4, UploadBytes: 5 << 20, UploadWindow: 10 * time.Second}
-	single, err := benchM365(ctx, binary, 1, m365PerMailbox, rates)
+	single, err := benchM365(ctx, binary, 1, m365PerMailbox, rates, tenantgen.Realistic)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(os.Stderr, "bench: Microsoft 365, many mailboxes, throttling off ...")
-	many, err := benchM365(ctx, binary, 100, 40, graph.Limits{})
+	many, err := benchM365(ctx, binary, 100, 40, graph.Limits{}, tenantgen.Light)
 	if err != nil {
 		return err
 	}
