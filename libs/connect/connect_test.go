@@ -109,3 +109,53 @@ func TestErrorsNeverCarrySecrets(t *testing.T) {
 		t.Fatalf("an error without a secret must keep its chain: %v", err)
 	}
 }
+
+// exporting is a connector with a native format whose errors echo the
+// password.
+type exporting struct {
+	echoing
+}
+
+func (exporting) NativeReadFormat(context.Context) (string, error)  { return "x-test/1", nil }
+func (exporting) NativeWriteFormat(context.Context) (string, error) { return "x-test/1", nil }
+
+func (e exporting) ReadNative(_ context.Context, _ string, ref platform.ItemRef) (platform.NativeItem, error) {
+	return platform.NativeItem{}, errs.New(errs.Forbidden, "cannot export "+ref.ID+" with "+e.secret, "")
+}
+
+func (e exporting) WriteNative(context.Context, string, string, platform.NativeItem, string) (string, error) {
+	return "", errs.New(errs.Forbidden, "cannot import with "+e.secret, "")
+}
+
+func (e exporting) DeleteNative(context.Context, string, platform.Placed) error {
+	return errs.New(errs.Forbidden, "cannot delete with "+e.secret, "")
+}
+
+// TestNativePathThroughTheWrapper: the engine sees connectors only through
+// the redacting wrapper, so the wrapper must offer the native path exactly
+// when the connector does, and scrub its errors too.
+func TestNativePathThroughTheWrapper(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const secret = "Sup3r-Secret!"
+	plain := connect.WrapForTest(echoing{secret: secret}, map[string]string{"password": secret})
+	if _, _, _, ok, err := platform.NativePath(ctx, plain, plain); ok || err != nil {
+		t.Fatalf("a connector without a native format got the native path (ok=%v, err=%v)", ok, err)
+	}
+	if _, err := plain.(platform.NativeSource).ReadNative(ctx, "mbx", platform.ItemRef{ID: "i"}); !errs.Is(err, errs.Invalid) {
+		t.Fatalf("ReadNative on a connector without it: %v", err)
+	}
+	native := connect.WrapForTest(exporting{echoing{secret: secret}}, map[string]string{"password": secret})
+	ns, nd, format, ok, err := platform.NativePath(ctx, native, native)
+	if !ok || err != nil || format != "x-test/1" {
+		t.Fatalf("native path not offered through the wrapper: ok=%v format=%q err=%v", ok, format, err)
+	}
+	_, rerr := ns.ReadNative(ctx, "mbx", platform.ItemRef{ID: "itm"})
+	_, werr := nd.WriteNative(ctx, "mbx", "f", platform.NativeItem{}, "m")
+	derr := nd.DeleteNative(ctx, "mbx", platform.Placed{ID: "itm"})
+	for _, err := range []error{rerr, werr, derr} {
+		if !errs.Is(err, errs.Forbidden) || strings.Contains(err.Error(), secret) {
+			t.Errorf("native error not forwarded or not scrubbed: %v", err)
+		}
+	}
+}

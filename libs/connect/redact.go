@@ -136,3 +136,58 @@ func (r redacting) Verify(ctx context.Context) (platform.Verification, error) {
 	}
 	return platform.Verification{Granted: []string{}, Missing: []string{}}, nil
 }
+
+// The native path is forwarded whatever the connector: a wrapped connector
+// without one answers with no format, which platform.NativePath reads as
+// "use the standard formats".
+
+var errNoNative = errs.New(errs.Invalid, "this platform has no native export format", "move the item through the standard formats")
+
+func (r redacting) NativeReadFormat(ctx context.Context) (string, error) {
+	ns, ok := r.c.(platform.NativeSource)
+	if !ok {
+		return "", nil
+	}
+	f, err := ns.NativeReadFormat(ctx)
+	return f, r.scrub(err)
+}
+
+func (r redacting) ReadNative(ctx context.Context, mailboxID string, ref platform.ItemRef) (platform.NativeItem, error) {
+	ns, ok := r.c.(platform.NativeSource)
+	if !ok {
+		return platform.NativeItem{}, errNoNative
+	}
+	it, err := ns.ReadNative(ctx, mailboxID, ref)
+	return it, r.scrub(err)
+}
+
+func (r redacting) NativeWriteFormat(ctx context.Context) (string, error) {
+	nd, ok := r.c.(platform.NativeDestination)
+	if !ok {
+		return "", nil
+	}
+	f, err := nd.NativeWriteFormat(ctx)
+	return f, r.scrub(err)
+}
+
+func (r redacting) WriteNative(ctx context.Context, mailboxID, folderID string, it platform.NativeItem, marker string) (string, error) {
+	nd, ok := r.c.(platform.NativeDestination)
+	if !ok {
+		return "", errNoNative
+	}
+	id, err := nd.WriteNative(ctx, mailboxID, folderID, it, marker)
+	return id, r.scrub(err)
+}
+
+func (r redacting) DeleteNative(ctx context.Context, mailboxID string, p platform.Placed) error {
+	nd, ok := r.c.(platform.NativeDestination)
+	if !ok {
+		return errNoNative
+	}
+	return r.scrub(nd.DeleteNative(ctx, mailboxID, p))
+}
+
+var (
+	_ platform.NativeSource      = redacting{}
+	_ platform.NativeDestination = redacting{}
+)

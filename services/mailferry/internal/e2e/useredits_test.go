@@ -58,6 +58,12 @@ func newGraphUser(t *testing.T, sb *graph.Sandbox) graphUser {
 
 func (g graphUser) do(t *testing.T, method, path string, body any) {
 	t.Helper()
+	g.call(t, method, path, body, nil)
+}
+
+// call sends one request and decodes a JSON answer into out (if not nil).
+func (g graphUser) call(t *testing.T, method, path string, body, out any) {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -79,6 +85,11 @@ func (g graphUser) do(t *testing.T, method, path string, body any) {
 	if resp.StatusCode >= 300 {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("%s %s: HTTP %d %s", method, path, resp.StatusCode, b)
+	}
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
 	}
 }
 

@@ -108,7 +108,11 @@ type Checkpoint struct {
 	// Options.MaxListed; Counts.Skipped and Failed are exact).
 	Items []ListedItem `json:"items,omitempty"`
 	// Done is set once the run finished this mailbox.
-	Done      bool      `json:"done,omitempty"`
+	Done bool `json:"done,omitempty"`
+	// Native names the platform format items moved in when both sides
+	// offered a full-fidelity path (platform.NativePath); empty for the
+	// standard formats.
+	Native    string    `json:"native,omitempty"`
 	UpdatedAt time.Time `json:"updatedAt"`
 }
 
@@ -181,6 +185,9 @@ type run struct {
 	total    int
 	folder   string
 	lastSave time.Time
+	// ns and nd are set when the items move in a native format.
+	ns platform.NativeSource
+	nd platform.NativeDestination
 }
 
 // Run copies one mailbox and returns its final checkpoint. A returned error
@@ -263,6 +270,9 @@ func (r *run) mailbox(ctx context.Context) error {
 		r.total += stats.Contacts
 	}
 	r.progress(0)
+	if err := r.choosePath(ctx); err != nil {
+		return err
+	}
 
 	folders, err := r.mapFolders(ctx)
 	if err != nil {
@@ -287,6 +297,23 @@ func (r *run) mailbox(ctx context.Context) error {
 	}
 	r.cp.Done = true
 	return nil
+}
+
+// choosePath takes the native path when both connectors offer the same
+// format (full fidelity, nothing sent) and the standard formats otherwise.
+// Asking may fail like any call; throttling is waited out, and a connector
+// that still cannot answer fails the mailbox rather than silently moving it
+// at lower fidelity.
+func (r *run) choosePath(ctx context.Context) error {
+	r.ns, r.nd, r.cp.Native = nil, nil, ""
+	return r.call(ctx, func(ctx context.Context) error {
+		ns, nd, format, ok, err := platform.NativePath(ctx, r.src, r.dst)
+		if err != nil || !ok {
+			return err
+		}
+		r.ns, r.nd, r.cp.Native = ns, nd, format
+		return nil
+	})
 }
 
 // included says whether a folder of kind k moves in this run.
@@ -500,11 +527,7 @@ func (r *run) item(ctx context.Context, f platform.Folder, fs *FolderState, ref 
 	if r.limit > 0 && ref.Size > r.limit {
 		return r.list(f, ref, OutcomeSkipped, tooLarge(ref.Size, r.limit))
 	}
-	var item platform.Item
-	err := r.call(ctx, func(ctx context.Context) (err error) {
-		item, err = r.src.ReadItem(ctx, r.opts.SourceMailbox, ref)
-		return err
-	})
+	item, err := r.read(ctx, ref)
 	if errs.Is(err, errs.NotFound) {
 		// Deleted at the source since it was listed: nothing to move; the
 		// next delta reports the deletion.
@@ -513,26 +536,20 @@ func (r *run) item(ctx context.Context, f platform.Folder, fs *FolderState, ref 
 	if handled, lerr := r.itemError(f, ref, err); handled {
 		return lerr
 	}
-	if item.Ref.ChangeKey == "" {
-		item.Ref.ChangeKey = ref.ChangeKey
-	}
-	if len(copies) > 0 && item.Ref.ChangeKey != ref.ChangeKey {
+	version := item.version(ref.ChangeKey)
+	if len(copies) > 0 && version != ref.ChangeKey {
 		// A listing's change key may not be the item's own (a calendar
 		// series is listed through one of its occurrences): what was
 		// read decides.
-		if keep, ok := current(copies, fs.DestinationID, item.Ref.ChangeKey); ok {
+		if keep, ok := current(copies, fs.DestinationID, version); ok {
 			r.cp.Counts.AlreadyPresent++
 			return r.delete(ctx, copies, keep.ID)
 		}
 	}
-	if r.limit > 0 && int64(len(item.Content)) > r.limit {
-		return r.list(f, ref, OutcomeSkipped, tooLarge(int64(len(item.Content)), r.limit))
+	if r.limit > 0 && item.size() > r.limit {
+		return r.list(f, ref, OutcomeSkipped, tooLarge(item.size(), r.limit))
 	}
-	var id string
-	err = r.call(ctx, func(ctx context.Context) (err error) {
-		id, err = r.dst.WriteItem(ctx, r.opts.DestinationMailbox, fs.DestinationID, item, marker)
-		return err
-	})
+	id, err := r.write(ctx, fs.DestinationID, item, marker)
 	if handled, lerr := r.itemError(f, ref, err); handled {
 		return lerr
 	}
@@ -545,8 +562,63 @@ func (r *run) item(ctx context.Context, f platform.Folder, fs *FolderState, ref 
 	} else {
 		r.cp.Counts.Copied++
 	}
-	r.cp.Counts.Bytes += int64(len(item.Content))
+	r.cp.Counts.Bytes += item.size()
 	return nil
+}
+
+// content is an item read in the standard format or, on the native path,
+// in the platform's own.
+type content struct {
+	std    platform.Item
+	native *platform.NativeItem
+}
+
+// version is the version the copy records: the read item's own change key,
+// else the listing's.
+func (c *content) version(listed string) string {
+	ck := &c.std.Ref.ChangeKey
+	if c.native != nil {
+		ck = &c.native.Ref.ChangeKey
+	}
+	if *ck == "" {
+		*ck = listed
+	}
+	return *ck
+}
+
+func (c *content) size() int64 {
+	if c.native != nil {
+		return int64(len(c.native.Data))
+	}
+	return int64(len(c.std.Content))
+}
+
+func (r *run) read(ctx context.Context, ref platform.ItemRef) (content, error) {
+	var c content
+	err := r.call(ctx, func(ctx context.Context) (err error) {
+		if r.ns != nil {
+			var n platform.NativeItem
+			n, err = r.ns.ReadNative(ctx, r.opts.SourceMailbox, ref)
+			c.native = &n
+			return err
+		}
+		c.std, err = r.src.ReadItem(ctx, r.opts.SourceMailbox, ref)
+		return err
+	})
+	return c, err
+}
+
+func (r *run) write(ctx context.Context, folderID string, c content, marker string) (string, error) {
+	var id string
+	err := r.call(ctx, func(ctx context.Context) (err error) {
+		if c.native != nil {
+			id, err = r.nd.WriteNative(ctx, r.opts.DestinationMailbox, folderID, *c.native, marker)
+			return err
+		}
+		id, err = r.dst.WriteItem(ctx, r.opts.DestinationMailbox, folderID, c.std, marker)
+		return err
+	})
+	return id, err
 }
 
 // current returns the copy that already is the source item in version
@@ -567,6 +639,12 @@ func (r *run) delete(ctx context.Context, copies []platform.Placed, keep string)
 			continue
 		}
 		err := r.call(ctx, func(ctx context.Context) error {
+			if r.nd != nil {
+				// A store-level removal: a natively imported meeting is
+				// the real meeting, and deleting it as a user would can
+				// send its cancellation.
+				return r.nd.DeleteNative(ctx, r.opts.DestinationMailbox, c)
+			}
 			return r.dst.DeleteItem(ctx, r.opts.DestinationMailbox, c)
 		})
 		if err != nil && !errs.Is(err, errs.NotFound) {
