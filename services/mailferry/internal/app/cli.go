@@ -26,7 +26,7 @@ Platform:
   mailferry up                         run every service in this process (embedded NATS, demo sandbox)
   mailferry serve SERVICE              run one service (project, discovery, mapping, billing, transfer, telemetry)
   mailferry services                   list the services
-  mailferry sandbox m365 [--addr HOST:PORT] [--seed N] [--users N] [--messages N]
+  mailferry sandbox m365|google [--addr HOST:PORT] [--seed N] [--users N] [--messages N]
                                        serve a Microsoft 365 (Graph) sandbox tenant over HTTPS; prints its
                                        base URL, authority, CA file and working credentials as JSON on line 1
   mailferry version

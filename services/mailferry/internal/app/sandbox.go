@@ -6,16 +6,28 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/mailferry/mailferry/libs/sandbox/google"
 	"github.com/mailferry/mailferry/libs/sandbox/graph"
 )
+
+const sandboxUsage = "usage: mailferry sandbox m365|google [--addr HOST:PORT] [--seed N] [--users N] [--messages N] (the exchange sandbox comes with its connector)"
 
 // sandbox serves a sandbox tenant on its own, for people trying mailferry
 // without a tenant and for other tools.
 func sandbox(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "m365" {
-		return fmt.Errorf("usage: mailferry sandbox m365 [--addr HOST:PORT] [--seed N] [--users N] [--messages N] (google and exchange sandboxes come with their connectors)")
+	if len(args) == 0 {
+		return fmt.Errorf("%s", sandboxUsage)
 	}
-	fs := flag.NewFlagSet("sandbox m365", flag.ContinueOnError)
+	var serve func(ctx context.Context, addr string, seed int64, users, messages int, w io.Writer) error
+	switch args[0] {
+	case "m365":
+		serve = graph.Serve
+	case "google":
+		serve = google.Serve
+	default:
+		return fmt.Errorf("unknown sandbox %q; %s", args[0], sandboxUsage)
+	}
+	fs := flag.NewFlagSet("sandbox "+args[0], flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	seed := fs.Int64("seed", 1, "seed of the generated tenant")
 	users := fs.Int("users", 10, "mailboxes")
@@ -23,5 +35,5 @@ func sandbox(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	return graph.Serve(ctx, *addr, *seed, *users, *messages, stdout)
+	return serve(ctx, *addr, *seed, *users, *messages, stdout)
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -11,37 +12,25 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
+	googleoauth "golang.org/x/oauth2/google"
+	"google.golang.org/api/gmail/v1"
+	"google.golang.org/api/option"
 )
 
 // TestSandboxM365Standalone: `mailferry sandbox m365` prints a working
 // tenant on its first line; a plain HTTPS client trusting the printed CA
 // gets a token with the printed credentials and lists the seeded users.
 func TestSandboxM365Standalone(t *testing.T) {
-	p := startProc(t, "sandbox", nil, "sandbox", "m365", "--addr", "127.0.0.1:0", "--seed", "7", "--users", "3", "--messages", "2")
-	var line string
-	deadline := time.Now().Add(60 * time.Second)
-	for line == "" && time.Now().Before(deadline) {
-		if out := p.out.String(); strings.Contains(out, "\n") {
-			line, _, _ = strings.Cut(out, "\n")
-		} else {
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
 	var info struct {
 		BaseURL, AuthorityURL, CAFile, TenantID, ClientID, ClientSecret string
 	}
-	if err := json.NewDecoder(bufio.NewReader(strings.NewReader(line))).Decode(&info); err != nil || info.BaseURL == "" || info.ClientSecret == "" {
-		t.Fatalf("first line %q: %v", line, err)
+	firstLine(t, &info, "m365", "--addr", "127.0.0.1:0", "--seed", "7", "--users", "3", "--messages", "2")
+	if info.BaseURL == "" || info.ClientSecret == "" {
+		t.Fatalf("first line lacks the base URL or the secret: %+v", info)
 	}
-	ca, err := os.ReadFile(info.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		t.Fatal("CA file holds no certificate")
-	}
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 30 * time.Second}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caPool(t, info.CAFile)}}, Timeout: 30 * time.Second}
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {info.ClientID}, "client_secret": {info.ClientSecret}, "scope": {"https://graph.microsoft.com/.default"}}
 	resp, err := hc.PostForm(strings.TrimRight(info.AuthorityURL, "/")+"/"+info.TenantID+"/oauth2/v2.0/token", form)
 	if err != nil {
@@ -68,5 +57,82 @@ func TestSandboxM365Standalone(t *testing.T) {
 	_ = json.NewDecoder(resp.Body).Decode(&users)
 	if resp.StatusCode != 200 || len(users.Value) != 3 {
 		t.Fatalf("users: %d, %d users, want 3", resp.StatusCode, len(users.Value))
+	}
+}
+
+// firstLine starts `mailferry sandbox <args>` and decodes the JSON of its
+// first line of output into info.
+func firstLine(t *testing.T, info any, args ...string) {
+	t.Helper()
+	p := startProc(t, "sandbox", nil, append([]string{"sandbox"}, args...)...)
+	var line string
+	deadline := time.Now().Add(60 * time.Second)
+	for line == "" && time.Now().Before(deadline) {
+		if out := p.out.String(); strings.Contains(out, "\n") {
+			line, _, _ = strings.Cut(out, "\n")
+		} else {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if err := json.NewDecoder(bufio.NewReader(strings.NewReader(line))).Decode(info); err != nil {
+		t.Fatalf("first line %q: %v", line, err)
+	}
+}
+
+func caPool(t *testing.T, file string) *x509.CertPool {
+	t.Helper()
+	ca, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		t.Fatal("CA file holds no certificate")
+	}
+	return pool
+}
+
+// TestSandboxGoogleStandalone: `mailferry sandbox google` prints a working
+// domain on its first line; the official Gmail client, authorised with the
+// printed service-account key file through domain-wide delegation, reads a
+// seeded user's mailbox.
+func TestSandboxGoogleStandalone(t *testing.T) {
+	var info struct {
+		BaseURL  string   `json:"baseUrl"`
+		TokenURL string   `json:"tokenUrl"`
+		CAFile   string   `json:"caFile"`
+		KeyFile  string   `json:"keyFile"`
+		Scopes   []string `json:"scopes"`
+		Users    []struct {
+			Email string `json:"email"`
+		} `json:"users"`
+	}
+	firstLine(t, &info, "google", "--addr", "127.0.0.1:0", "--seed", "7", "--users", "3", "--messages", "4")
+	// The seeded users and the administrator the Directory API needs.
+	if len(info.Users) != 4 || info.KeyFile == "" || info.TokenURL == "" {
+		t.Fatalf("first line: %+v, want 3 users and an admin, a key file and a token URL", info)
+	}
+	user := info.Users[1].Email
+	key, err := os.ReadFile(info.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := googleoauth.JWTConfigFromJSON(key, gmail.MailGoogleComScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.TokenURL, cfg.Subject = info.TokenURL, user
+	base := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caPool(t, info.CAFile)}}, Timeout: 30 * time.Second}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, base)
+	svc, err := gmail.NewService(ctx, option.WithHTTPClient(cfg.Client(ctx)), option.WithEndpoint(info.BaseURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, err := svc.Users.GetProfile("me").Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prof.EmailAddress != user || prof.MessagesTotal != 4 {
+		t.Fatalf("profile %s with %d messages, want %s with 4", prof.EmailAddress, prof.MessagesTotal, user)
 	}
 }
