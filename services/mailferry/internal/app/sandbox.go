@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/mailferry/mailferry/libs/sandbox/ews"
 	"github.com/mailferry/mailferry/libs/sandbox/google"
 	"github.com/mailferry/mailferry/libs/sandbox/graph"
 )
 
-const sandboxUsage = "usage: mailferry sandbox m365|google [--addr HOST:PORT] [--seed N] [--users N] [--messages N] (the exchange sandbox comes with its connector)"
+const sandboxUsage = "usage: mailferry sandbox m365|google|exchange [--addr HOST:PORT] [--seed N] [--users N] [--messages N]"
 
 // sandbox serves a sandbox tenant on its own, for people trying mailferry
 // without a tenant and for other tools.
@@ -24,6 +25,8 @@ func sandbox(ctx context.Context, args []string, stdout io.Writer) error {
 		serve = graph.Serve
 	case "google":
 		serve = google.Serve
+	case "exchange":
+		serve = ews.Serve
 	default:
 		return fmt.Errorf("unknown sandbox %q; %s", args[0], sandboxUsage)
 	}

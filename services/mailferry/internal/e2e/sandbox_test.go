@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailferry/mailferry/libs/ews/soap"
 	"golang.org/x/oauth2"
 	googleoauth "golang.org/x/oauth2/google"
 	"google.golang.org/api/gmail/v1"
@@ -134,5 +135,43 @@ func TestSandboxGoogleStandalone(t *testing.T) {
 	}
 	if prof.EmailAddress != user || prof.MessagesTotal != 4 {
 		t.Fatalf("profile %s with %d messages, want %s with 4", prof.EmailAddress, prof.MessagesTotal, user)
+	}
+}
+
+// TestSandboxExchangeStandalone: `mailferry sandbox exchange` prints an EWS
+// URL and a service account with impersonation rights; an EWS client
+// authenticating with NTLM finds a mailbox's messages through
+// impersonation.
+func TestSandboxExchangeStandalone(t *testing.T) {
+	var info struct {
+		EWSURL    string `json:"ewsUrl"`
+		CAFile    string `json:"caFile"`
+		Username  string `json:"username"`
+		Password  string `json:"password"`
+		Mailboxes []struct {
+			SMTP string `json:"smtp"`
+		} `json:"mailboxes"`
+	}
+	firstLine(t, &info, "exchange", "--addr", "127.0.0.1:0", "--seed", "7", "--users", "3", "--messages", "5")
+	if len(info.Mailboxes) < 3 || info.Password == "" {
+		t.Fatalf("first line: %+v, want 3 mailboxes and a password", info)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caPool(t, info.CAFile)}}, Timeout: 30 * time.Second}
+	c := &soap.Client{URL: info.EWSURL, Username: info.Username, Password: info.Password, Auth: soap.AuthNTLM, HTTP: hc}
+	target := info.Mailboxes[len(info.Mailboxes)-1].SMTP
+	var resp soap.FindItemResponse
+	if err := c.Call(context.Background(), target, &soap.FindItem{Traversal: "Shallow", ItemShape: soap.ItemShape{BaseShape: soap.ShapeIDOnly},
+		ParentFolderIDs: *soap.FolderList("inbox", "sentitems", "archive")}, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if err := soap.Check("FindItem", resp.ResponseMessages.Messages); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, m := range resp.ResponseMessages.Messages {
+		n += *m.RootFolder.TotalItemsInView
+	}
+	if n == 0 || n > 5 {
+		t.Fatalf("%s's inbox, sent items and archive hold %d of its 5 messages", target, n)
 	}
 }
