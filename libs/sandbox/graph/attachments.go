@@ -41,16 +41,20 @@ func (a *attachmentIn) toAttachment() (*attachment, string, string) {
 		modified: time.Now().UTC()}, "", ""
 }
 
-// attachmentsLocked lists a message's attachments as its MIME has them,
-// with ids stable for as long as the MIME is unchanged.
-func (s *Sandbox) attachmentsLocked(m *message) []*attachment {
-	p, err := parseMIME(m.mimeBytes())
+// attachmentsOf lists a message's attachments as its MIME has them,
+// with ids stable for as long as the MIME is unchanged. m is a snapshot
+// (message.snapshot) or s.mu is held.
+func attachmentsOf(m *message) []*attachment { return attachmentsIn(m.id, m.modified, m.mimeBytes()) }
+
+// attachmentsIn lists the attachments of raw, the MIME of message id.
+func attachmentsIn(id string, modified time.Time, raw []byte) []*attachment {
+	p, err := parseMIME(raw)
 	if err != nil {
 		return nil
 	}
 	for i, a := range p.attachments {
-		a.id = m.id[:min(len(m.id), 40)] + "BEgAQA" + base64.URLEncoding.EncodeToString([]byte(fmt.Sprintf("att%05d", i)))
-		a.modified = m.modified
+		a.id = id[:min(len(id), 40)] + "BEgAQA" + base64.URLEncoding.EncodeToString([]byte(fmt.Sprintf("att%05d", i)))
+		a.modified = modified
 	}
 	return p.attachments
 }
@@ -71,11 +75,13 @@ func (s *Sandbox) attachments(c *call, u *user, m *message, tail []string) {
 	switch {
 	case len(tail) == 0 && c.r.Method == http.MethodGet:
 		s.mu.Lock()
+		snap := m.snapshot()
+		s.mu.Unlock()
+		s.rendering(u.id)
 		out := []map[string]any{}
-		for _, a := range s.attachmentsLocked(m) {
+		for _, a := range attachmentsOf(snap) {
 			out = append(out, project(attachmentJSON(a, true), selectOf(c.q)))
 		}
-		s.mu.Unlock()
 		graphJSON(c.w, http.StatusOK, map[string]any{"@odata.context": s.baseURL + "/v1.0/$metadata#users('" + u.id + "')/messages('" + m.id + "')/attachments", "value": out})
 	case len(tail) == 0 && c.r.Method == http.MethodPost:
 		var in attachmentIn
@@ -92,26 +98,28 @@ func (s *Sandbox) attachments(c *call, u *user, m *message, tail []string) {
 			graphError(c.w, status, code, msg)
 			return
 		}
-		s.mu.Lock()
-		if m.size+int64(len(a.data)) > s.cfg.MaxMessageBytes {
-			s.mu.Unlock()
-			graphError(c.w, http.StatusRequestEntityTooLarge, "ErrorMessageSizeExceeded", "The message exceeds the maximum supported size.")
-			return
+		j, status := s.addAttachment(u, m, a)
+		switch status {
+		case http.StatusRequestEntityTooLarge:
+			graphError(c.w, status, "ErrorMessageSizeExceeded", "The message exceeds the maximum supported size.")
+		case http.StatusNotFound:
+			notFoundItem(c.w)
+		default:
+			graphJSON(c.w, http.StatusCreated, j)
 		}
-		j := s.addAttachmentLocked(u, m, a)
-		s.mu.Unlock()
-		graphJSON(c.w, http.StatusCreated, j)
 	case len(tail) == 1 && strings.EqualFold(tail[0], "createUploadSession") && c.r.Method == http.MethodPost:
 		s.createUploadSession(c, u, m)
 	case len(tail) >= 1:
 		s.mu.Lock()
+		snap := m.snapshot()
+		s.mu.Unlock()
+		s.rendering(u.id)
 		var found *attachment
-		for _, a := range s.attachmentsLocked(m) {
+		for _, a := range attachmentsOf(snap) {
 			if a.id == tail[0] {
 				found = a
 			}
 		}
-		s.mu.Unlock()
 		if found == nil {
 			notFoundItem(c.w)
 			return
@@ -132,15 +140,41 @@ func (s *Sandbox) attachments(c *call, u *user, m *message, tail []string) {
 	}
 }
 
-// addAttachmentLocked appends an attachment and returns it as Graph
-// shows it.
-func (s *Sandbox) addAttachmentLocked(u *user, m *message, a *attachment) map[string]any {
-	m.extra = append(m.extra, a)
-	s.touchLocked(u, m)
-	m.size = int64(len(m.mimeBytes()))
-	atts := s.attachmentsLocked(m)
-	last := atts[len(atts)-1]
-	return attachmentJSON(last, false)
+// addAttachment appends an attachment to a message and returns it as
+// Graph shows it, with status 201; 413 when the message would exceed
+// MaxMessageBytes, 404 when it was deleted. The caller does not hold
+// s.mu: the message with the attachment is rendered without it (for its
+// new size and the attachment's id), and stored only if nothing changed
+// the message meanwhile, else rendered again.
+func (s *Sandbox) addAttachment(u *user, m *message, a *attachment) (map[string]any, int) {
+	for {
+		s.mu.Lock()
+		if u.messages[m.id] != m {
+			s.mu.Unlock()
+			return nil, http.StatusNotFound
+		}
+		if m.size+int64(len(a.data)) > s.cfg.MaxMessageBytes {
+			s.mu.Unlock()
+			return nil, http.StatusRequestEntityTooLarge
+		}
+		snap := m.snapshot()
+		s.mu.Unlock()
+		snap.extra = append(snap.extra, a)
+		s.rendering(u.id)
+		raw := snap.mimeBytes()
+		s.mu.Lock()
+		if m.seq != snap.seq || u.messages[m.id] != m {
+			s.mu.Unlock()
+			continue
+		}
+		m.extra = append(m.extra, a)
+		s.touchLocked(u, m)
+		m.size = int64(len(raw))
+		id, modified := m.id, m.modified
+		s.mu.Unlock()
+		atts := attachmentsIn(id, modified, raw)
+		return attachmentJSON(atts[len(atts)-1], false), http.StatusCreated
+	}
 }
 
 type uploadSession struct {
@@ -272,8 +306,16 @@ func (s *Sandbox) serveUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	us.a.data, us.a.modified = us.data, time.Now().UTC()
-	j := s.addAttachmentLocked(u, msg, us.a)
 	s.mu.Unlock()
+	j, status := s.addAttachment(u, msg, us.a)
+	switch status {
+	case http.StatusNotFound:
+		notFoundItem(w)
+		return
+	case http.StatusRequestEntityTooLarge:
+		graphError(w, status, "ErrorMessageSizeExceeded", "The message exceeds the maximum supported size.")
+		return
+	}
 	w.Header().Set("Location", s.baseURL+"/v1.0/users('"+us.userID+"')/messages('"+us.msgID+"')/attachments('"+j["id"].(string)+"')")
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)

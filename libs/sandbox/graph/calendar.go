@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -540,25 +539,13 @@ func (s *Sandbox) calendars(c *call, u *user) {
 		if !checkSelect(c.w, sel, calendarProps, "calendar") {
 			return
 		}
-		top, ok := topOf(c.q, 10, 1000)
+		skip, top, ok := pageParams(c)
 		if !ok {
-			badRequest(c.w, "ErrorInvalidUrlQuery", "The value of $top is not valid.")
 			return
 		}
-		skip, _ := strconv.Atoi(c.q.Get("$skip"))
-		s.mu.Lock()
-		all := u.cal.order
-		out := []map[string]any{}
-		end := min(skip+top, len(all))
-		for _, cal := range all[min(skip, len(all)):end] {
-			out = append(out, s.calendarJSONLocked(u, cal, sel))
-		}
-		s.mu.Unlock()
-		resp := map[string]any{"@odata.context": s.baseURL + "/v1.0/$metadata#users('" + u.id + "')/calendars", "value": out}
-		if end < len(all) {
-			resp["@odata.nextLink"] = s.nextLink(c, "$skip", strconv.Itoa(end))
-		}
-		graphJSON(c.w, http.StatusOK, resp)
+		servePage(s, c, s.baseURL+"/v1.0/$metadata#users('"+u.id+"')/calendars", skip, top,
+			func() []*calendar { return u.cal.order },
+			func(cal *calendar) map[string]any { return s.calendarJSONLocked(u, cal, sel) }, rendered)
 	case http.MethodPost:
 		var in struct {
 			Name  string `json:"name"`
@@ -598,11 +585,7 @@ func (s *Sandbox) calendarItself(c *call, u *user, cal *calendar) {
 		if !checkSelect(c.w, sel, calendarProps, "calendar") {
 			return
 		}
-		s.mu.Lock()
-		j := s.calendarJSONLocked(u, cal, sel)
-		s.mu.Unlock()
-		j["@odata.context"] = s.baseURL + "/v1.0/$metadata#users('" + u.id + "')/calendars/$entity"
-		graphJSON(c.w, http.StatusOK, j)
+		s.serveEntity(c, s.baseURL+"/v1.0/$metadata#users('"+u.id+"')/calendars/$entity", func() map[string]any { return s.calendarJSONLocked(u, cal, sel) })
 	case http.MethodPatch:
 		var in struct {
 			Name  *string `json:"name"`
@@ -657,43 +640,17 @@ func (s *Sandbox) listEvents(c *call, u *user, cal *calendar) {
 	}
 	sel, exp, top, skip, flt := lq.sel, lq.exp, lq.top, lq.skip, lq.flt
 	zone, loc := preferredZone(c.r)
-	s.mu.Lock()
-	var all []*event
-	for _, e := range u.cal.events {
-		if e.calID == cal.id {
-			all = append(all, e)
+	whole := func(e *event) inst { return inst{ev: e, id: e.id, seq: e.seq, start: e.start, end: e.end} }
+	servePage(s, c, s.baseURL+"/v1.0/$metadata#users('"+u.id+"')/events", skip, top, func() []*event {
+		var all []*event
+		for _, e := range u.cal.events {
+			if e.calID == cal.id && (flt == nil || flt.match(propsGetter(s.eventJSONLocked(u, whole(e), nil, nil, "UTC", time.UTC), e.props))) {
+				all = append(all, e)
+			}
 		}
-	}
-	// Graph lists events in no documented order; newest first by
-	// creation is stable and close to what Exchange returns.
-	slices.SortFunc(all, func(a, b *event) int {
-		if c := b.created.Compare(a.created); c != 0 {
-			return c
-		}
-		return strings.Compare(a.id, b.id)
-	})
-	var kept []*event
-	for _, e := range all {
-		in := inst{ev: e, id: e.id, seq: e.seq, start: e.start, end: e.end}
-		if flt != nil && !flt.match(propsGetter(s.eventJSONLocked(u, in, nil, nil, "UTC", time.UTC), e.props)) {
-			continue
-		}
-		kept = append(kept, e)
-	}
-	out := []map[string]any{}
-	end := min(skip+top, len(kept))
-	for _, e := range kept[min(skip, len(kept)):end] {
-		out = append(out, s.eventJSONLocked(u, inst{ev: e, id: e.id, seq: e.seq, start: e.start, end: e.end}, sel, exp, zone, loc))
-	}
-	s.mu.Unlock()
-	resp := map[string]any{"@odata.context": s.baseURL + "/v1.0/$metadata#users('" + u.id + "')/events", "value": out}
-	if c.q.Get("$count") == "true" {
-		resp["@odata.count"] = len(kept)
-	}
-	if end < len(kept) {
-		resp["@odata.nextLink"] = s.pageLink(c, top, "$skip", strconv.Itoa(end))
-	}
-	graphJSON(c.w, http.StatusOK, resp)
+		newestFirst(all, func(e *event) (time.Time, string) { return e.created, e.id })
+		return all
+	}, func(e *event) map[string]any { return s.eventJSONLocked(u, whole(e), sel, exp, zone, loc) }, rendered)
 }
 
 // window reads startDateTime and endDateTime, which calendarView,
@@ -735,44 +692,34 @@ func (s *Sandbox) calendarView(c *call, u *user, cal *calendar) {
 	if !ok {
 		return
 	}
+	s.serveInstances(c, u, func() []inst {
+		var all []inst
+		for _, e := range u.cal.events {
+			if e.calID == cal.id {
+				all = append(all, instancesLocked(e, from, to)...)
+			}
+		}
+		return all
+	})
+}
+
+// serveInstances answers one page of the instances list returns (with
+// s.mu held), in time order: calendarView and a series' instances.
+func (s *Sandbox) serveInstances(c *call, u *user, list func() []inst) {
 	sel := selectOf(c.q)
 	if !checkSelect(c.w, sel, eventProps, "event") {
 		return
 	}
-	top, ok := topOf(c.q, 10, 1000)
+	skip, top, ok := pageParams(c)
 	if !ok {
-		badRequest(c.w, "ErrorInvalidUrlQuery", "The value of $top is not valid.")
 		return
 	}
-	if n := preferMaxPageSize(c.r); n > 0 && c.q.Get("$top") == "" {
-		top = min(n, 1000)
-	}
-	skip, _ := strconv.Atoi(c.q.Get("$skip"))
 	zone, loc := preferredZone(c.r)
-	s.mu.Lock()
-	var all []inst
-	for _, e := range u.cal.events {
-		if e.calID == cal.id {
-			all = append(all, instancesLocked(e, from, to)...)
-		}
-	}
-	sortInsts(all)
-	s.pageInsts(c, u, all, skip, top, sel, zone, loc)
-}
-
-// pageInsts answers one page of instances; it releases s.mu.
-func (s *Sandbox) pageInsts(c *call, u *user, all []inst, skip, top int, sel []string, zone string, loc *time.Location) {
-	out := []map[string]any{}
-	end := min(skip+top, len(all))
-	for _, in := range all[min(skip, len(all)):end] {
-		out = append(out, s.eventJSONLocked(u, in, sel, nil, zone, loc))
-	}
-	s.mu.Unlock()
-	resp := map[string]any{"@odata.context": s.baseURL + "/v1.0/$metadata#Collection(event)", "value": out}
-	if end < len(all) {
-		resp["@odata.nextLink"] = s.pageLink(c, top, "$skip", strconv.Itoa(end))
-	}
-	graphJSON(c.w, http.StatusOK, resp)
+	servePage(s, c, s.baseURL+"/v1.0/$metadata#Collection(event)", skip, top, func() []inst {
+		all := list()
+		sortInsts(all)
+		return all
+	}, func(in inst) map[string]any { return s.eventJSONLocked(u, in, sel, nil, zone, loc) }, rendered)
 }
 
 func (s *Sandbox) eventItem(c *call, u *user, id string, tail []string) {
@@ -826,27 +773,12 @@ func (s *Sandbox) eventItem(c *call, u *user, id string, tail []string) {
 		if !ok {
 			return
 		}
-		sel := selectOf(c.q)
-		if !checkSelect(c.w, sel, eventProps, "event") {
-			return
-		}
-		top, ok := topOf(c.q, 10, 1000)
-		if !ok {
-			badRequest(c.w, "ErrorInvalidUrlQuery", "The value of $top is not valid.")
-			return
-		}
-		if n := preferMaxPageSize(c.r); n > 0 && c.q.Get("$top") == "" {
-			top = min(n, 1000)
-		}
-		skip, _ := strconv.Atoi(c.q.Get("$skip"))
-		zone, loc := preferredZone(c.r)
-		s.mu.Lock()
-		var all []inst
-		if in.ev.rec != nil && !in.occ && in.master == nil {
-			all = instancesLocked(in.ev, from, to)
-		}
-		sortInsts(all)
-		s.pageInsts(c, u, all, skip, top, sel, zone, loc)
+		s.serveInstances(c, u, func() []inst {
+			if in.ev.rec != nil && !in.occ && in.master == nil {
+				return instancesLocked(in.ev, from, to)
+			}
+			return nil
+		})
 	case op == "cancel" && len(tail) == 1 && c.r.Method == http.MethodPost:
 		var body struct {
 			Comment string `json:"comment"`

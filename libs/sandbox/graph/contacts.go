@@ -281,30 +281,19 @@ func (s *Sandbox) contactFolders(c *call, u *user, parent *cfolder) {
 		if !checkSelect(c.w, sel, contactFolderProps, "contactFolder") {
 			return
 		}
-		top, ok := topOf(c.q, 10, 1000)
+		skip, top, ok := pageParams(c)
 		if !ok {
-			badRequest(c.w, "ErrorInvalidUrlQuery", "The value of $top is not valid.")
 			return
 		}
-		skip, _ := strconv.Atoi(c.q.Get("$skip"))
-		s.mu.Lock()
-		var all []*cfolder
-		for _, f := range u.ct.order {
-			if f.parentID == parent.id {
-				all = append(all, f)
+		servePage(s, c, s.baseURL+"/v1.0/$metadata#users('"+u.id+"')/contactFolders", skip, top, func() []*cfolder {
+			var all []*cfolder
+			for _, f := range u.ct.order {
+				if f.parentID == parent.id {
+					all = append(all, f)
+				}
 			}
-		}
-		out := []map[string]any{}
-		end := min(skip+top, len(all))
-		for _, f := range all[min(skip, len(all)):end] {
-			out = append(out, project(contactFolderJSON(f), sel))
-		}
-		s.mu.Unlock()
-		resp := map[string]any{"@odata.context": s.baseURL + "/v1.0/$metadata#users('" + u.id + "')/contactFolders", "value": out}
-		if end < len(all) {
-			resp["@odata.nextLink"] = s.nextLink(c, "$skip", strconv.Itoa(end))
-		}
-		graphJSON(c.w, http.StatusOK, resp)
+			return all
+		}, func(f *cfolder) map[string]any { return project(contactFolderJSON(f), sel) }, rendered)
 	case http.MethodPost:
 		var in struct {
 			DisplayName string `json:"displayName"`
@@ -338,11 +327,7 @@ func (s *Sandbox) contactFolderItself(c *call, u *user, f *cfolder) {
 		if !checkSelect(c.w, sel, contactFolderProps, "contactFolder") {
 			return
 		}
-		s.mu.Lock()
-		j := project(contactFolderJSON(f), sel)
-		s.mu.Unlock()
-		j["@odata.context"] = s.baseURL + "/v1.0/$metadata#users('" + u.id + "')/contactFolders/$entity"
-		graphJSON(c.w, http.StatusOK, j)
+		s.serveEntity(c, s.baseURL+"/v1.0/$metadata#users('"+u.id+"')/contactFolders/$entity", func() map[string]any { return project(contactFolderJSON(f), sel) })
 	case http.MethodPatch:
 		var in struct {
 			DisplayName string `json:"displayName"`
@@ -395,12 +380,7 @@ func (s *Sandbox) folderContactsLocked(u *user, f *cfolder) []*contact {
 			all = append(all, ct)
 		}
 	}
-	slices.SortFunc(all, func(a, b *contact) int {
-		if c := b.created.Compare(a.created); c != 0 {
-			return c
-		}
-		return strings.Compare(a.id, b.id)
-	})
+	newestFirst(all, func(ct *contact) (time.Time, string) { return ct.created, ct.id })
 	return all
 }
 
@@ -410,27 +390,15 @@ func (s *Sandbox) listContacts(c *call, u *user, f *cfolder) {
 		return
 	}
 	sel, exp, top, skip, flt := lq.sel, lq.exp, lq.top, lq.skip, lq.flt
-	s.mu.Lock()
-	var kept []*contact
-	for _, ct := range s.folderContactsLocked(u, f) {
-		if flt == nil || flt.match(propsGetter(s.contactJSONLocked(ct, nil, nil), ct.props)) {
-			kept = append(kept, ct)
+	servePage(s, c, s.baseURL+"/v1.0/$metadata#users('"+u.id+"')/contacts", skip, top, func() []*contact {
+		var kept []*contact
+		for _, ct := range s.folderContactsLocked(u, f) {
+			if flt == nil || flt.match(propsGetter(s.contactJSONLocked(ct, nil, nil), ct.props)) {
+				kept = append(kept, ct)
+			}
 		}
-	}
-	out := []map[string]any{}
-	end := min(skip+top, len(kept))
-	for _, ct := range kept[min(skip, len(kept)):end] {
-		out = append(out, s.contactJSONLocked(ct, sel, exp))
-	}
-	s.mu.Unlock()
-	resp := map[string]any{"@odata.context": s.baseURL + "/v1.0/$metadata#users('" + u.id + "')/contacts", "value": out}
-	if c.q.Get("$count") == "true" {
-		resp["@odata.count"] = len(kept)
-	}
-	if end < len(kept) {
-		resp["@odata.nextLink"] = s.pageLink(c, top, "$skip", strconv.Itoa(end))
-	}
-	graphJSON(c.w, http.StatusOK, resp)
+		return kept
+	}, func(ct *contact) map[string]any { return s.contactJSONLocked(ct, sel, exp) }, rendered)
 }
 
 func (s *Sandbox) touchContactLocked(ct *contact) {

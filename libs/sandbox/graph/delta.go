@@ -114,18 +114,23 @@ func (s *Sandbox) delta(c *call, u *user, f *folder) {
 	if more {
 		changes = changes[:page]
 	}
+	for i, ch := range changes {
+		if ch.m != nil {
+			changes[i].m = ch.m.snapshot()
+		}
+		st.Cursor = ch.seq
+	}
+	s.mu.Unlock()
 	out := []map[string]any{}
 	for _, ch := range changes {
 		if ch.m != nil {
-			j := s.msgJSONLocked(u, ch.m, sel, exp, preferTextBody(c.r))
+			j := s.msgJSON(u.id, ch.m, sel, exp, preferTextBody(c.r))
 			j["@odata.type"] = "#microsoft.graph.message"
 			out = append(out, j)
 		} else {
 			out = append(out, map[string]any{"@odata.type": "#microsoft.graph.message", "id": ch.id, "@removed": map[string]any{"reason": "deleted"}})
 		}
-		st.Cursor = ch.seq
 	}
-	s.mu.Unlock()
 	link := s.baseURL + "/v1.0/users/" + u.id + "/mailFolders/" + f.id + "/messages/delta?"
 	resp := map[string]any{"@odata.context": s.baseURL + "/v1.0/$metadata#Collection(message)", "value": out}
 	if more {

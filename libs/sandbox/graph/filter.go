@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -258,6 +259,20 @@ func (p *parser) primary() (*filterExpr, error) {
 		return nil, fmt.Errorf("expected a value, got %q", t.val)
 	}
 	return &filterExpr{op: "cmp", path: path, cmp: op, lit: lit}, nil
+}
+
+// reads reports whether the filter reads a property whose first path
+// segment satisfies root (lambda variables aside).
+func (e *filterExpr) reads(root func(string) bool, vars ...string) bool {
+	switch e.op {
+	case "and", "or":
+		return e.left.reads(root, vars...) || e.right.reads(root, vars...)
+	case "not":
+		return e.left.reads(root, vars...)
+	case "any":
+		return len(e.path) > 0 && root(e.path[0]) || e.left.reads(root, append(slices.Clone(vars), e.lambdaVar)...)
+	}
+	return len(e.path) > 0 && !slices.Contains(vars, e.path[0]) && root(e.path[0])
 }
 
 func (e *filterExpr) match(g getter) bool {

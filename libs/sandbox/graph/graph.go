@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -219,12 +220,6 @@ func forbiddenDirectory(w http.ResponseWriter) {
 	graphError(w, http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
 }
 
-// nextLink rebuilds the request URL with one query option changed, as
-// Graph's paging links keep the caller's other options.
-func (s *Sandbox) nextLink(c *call, key, value string) string {
-	return s.link(c, key, value)
-}
-
 // pageLink is the nextLink of a paged collection: the request's query
 // with the page size made explicit and the position of the next page.
 func (s *Sandbox) pageLink(c *call, top int, key, value string) string {
@@ -400,14 +395,9 @@ func parseListQuery(c *call, props map[string]bool, entity string, attachments b
 		return q, false
 	}
 	var ok bool
-	if q.top, ok = topOf(c.q, 10, 1000); !ok {
-		badRequest(c.w, "ErrorInvalidUrlQuery", "The value of $top is not valid.")
+	if q.skip, q.top, ok = pageParams(c); !ok {
 		return q, false
 	}
-	if n := preferMaxPageSize(c.r); n > 0 && c.q.Get("$top") == "" {
-		q.top = min(n, 1000)
-	}
-	q.skip, _ = strconv.Atoi(c.q.Get("$skip"))
 	if v := c.q.Get("$filter"); v != "" {
 		if q.flt, err = parseFilter(v); err != nil {
 			badRequest(c.w, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes.")
@@ -416,3 +406,76 @@ func parseListQuery(c *call, props map[string]bool, entity string, attachments b
 	}
 	return q, true
 }
+
+// pageParams reads $skip and $top (default 10, at most 1000), or Prefer:
+// odata.maxpagesize when $top is absent, and answers 400 as Graph does
+// when $top is invalid.
+func pageParams(c *call) (skip, top int, ok bool) {
+	if top, ok = topOf(c.q, 10, 1000); !ok {
+		badRequest(c.w, "ErrorInvalidUrlQuery", "The value of $top is not valid.")
+		return 0, 0, false
+	}
+	if n := preferMaxPageSize(c.r); n > 0 && c.q.Get("$top") == "" {
+		top = min(n, 1000)
+	}
+	skip, _ = strconv.Atoi(c.q.Get("$skip"))
+	return max(skip, 0), top, true
+}
+
+// servePage answers one page of a collection: mail folders, messages,
+// calendars, events, instances, contact folders, contacts. list runs with
+// s.mu held and returns the whole collection in its order, filtered; take
+// copies (or, for entities as cheap to render as to copy, renders) each
+// entity of the page, still under the lock; render finishes each one
+// after the lock is released, which is where a message's MIME is rendered
+// and parsed. The answer carries @odata.count when asked for and an
+// @odata.nextLink while entities follow the page.
+func servePage[T, R any](s *Sandbox, c *call, context string, skip, top int, list func() []T, take func(T) R, render func(R) map[string]any) {
+	s.mu.Lock()
+	all := list()
+	start, end := min(skip, len(all)), min(skip+top, len(all))
+	page := make([]R, 0, end-start)
+	for _, x := range all[start:end] {
+		page = append(page, take(x))
+	}
+	s.mu.Unlock()
+	out := make([]map[string]any, 0, len(page))
+	for _, x := range page {
+		out = append(out, render(x))
+	}
+	resp := map[string]any{"@odata.context": context, "value": out}
+	if c.q.Get("$count") == "true" {
+		resp["@odata.count"] = len(all)
+	}
+	if end < len(all) {
+		resp["@odata.nextLink"] = s.pageLink(c, top, "$skip", strconv.Itoa(end))
+	}
+	graphJSON(c.w, http.StatusOK, resp)
+}
+
+// serveEntity answers a GET of one entity that render renders with s.mu
+// held (folders and calendars, cheap to render).
+func (s *Sandbox) serveEntity(c *call, context string, render func() map[string]any) {
+	s.mu.Lock()
+	j := render()
+	s.mu.Unlock()
+	j["@odata.context"] = context
+	graphJSON(c.w, http.StatusOK, j)
+}
+
+// newestFirst orders events or contacts newest first by creation, then
+// by id: Graph documents no order for them, and this one is stable and
+// close to what Exchange returns.
+func newestFirst[T any](l []T, key func(T) (created time.Time, id string)) {
+	slices.SortFunc(l, func(a, b T) int {
+		ca, ia := key(a)
+		cb, ib := key(b)
+		if c := cb.Compare(ca); c != 0 {
+			return c
+		}
+		return strings.Compare(ia, ib)
+	})
+}
+
+// rendered is servePage's render for entities take already rendered.
+func rendered(j map[string]any) map[string]any { return j }

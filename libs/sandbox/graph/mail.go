@@ -165,35 +165,21 @@ func (s *Sandbox) folders(c *call, u *user, parent *folder) {
 		if !checkSelect(c.w, sel, folderProps, "mailFolder") {
 			return
 		}
-		top, ok := topOf(c.q, 10, 1000)
+		skip, top, ok := pageParams(c)
 		if !ok {
-			badRequest(c.w, "ErrorInvalidUrlQuery", "The value of $top is not valid.")
 			return
 		}
-		skip, _ := strconv.Atoi(c.q.Get("$skip"))
 		hidden := strings.EqualFold(c.q.Get("includeHiddenFolders"), "true")
-		s.mu.Lock()
-		var all []*folder
-		for _, f := range u.children(parent) {
-			if !f.hidden || hidden {
-				all = append(all, f)
+		servePage(s, c, s.baseURL+"/v1.0/$metadata#users('"+u.id+"')/mailFolders", skip, top, func() []*folder {
+			var all []*folder
+			for _, f := range u.children(parent) {
+				if !f.hidden || hidden {
+					all = append(all, f)
+				}
 			}
-		}
-		slices.SortStableFunc(all, func(a, b *folder) int { return strings.Compare(strings.ToLower(a.name), strings.ToLower(b.name)) })
-		out := []map[string]any{}
-		end := min(skip+top, len(all))
-		for _, f := range all[min(skip, len(all)):end] {
-			out = append(out, s.folderJSONLocked(u, f, sel))
-		}
-		s.mu.Unlock()
-		resp := map[string]any{"@odata.context": s.baseURL + "/v1.0/$metadata#users('" + u.id + "')/mailFolders", "value": out}
-		if c.q.Get("$count") == "true" {
-			resp["@odata.count"] = len(all)
-		}
-		if end < len(all) {
-			resp["@odata.nextLink"] = s.nextLink(c, "$skip", strconv.Itoa(end))
-		}
-		graphJSON(c.w, http.StatusOK, resp)
+			slices.SortStableFunc(all, func(a, b *folder) int { return strings.Compare(strings.ToLower(a.name), strings.ToLower(b.name)) })
+			return all
+		}, func(f *folder) map[string]any { return s.folderJSONLocked(u, f, sel) }, rendered)
 	case http.MethodPost:
 		var in struct {
 			DisplayName string `json:"displayName"`
@@ -229,11 +215,7 @@ func (s *Sandbox) folderItself(c *call, u *user, f *folder) {
 		if !checkSelect(c.w, sel, folderProps, "mailFolder") {
 			return
 		}
-		s.mu.Lock()
-		j := s.folderJSONLocked(u, f, sel)
-		s.mu.Unlock()
-		j["@odata.context"] = s.baseURL + "/v1.0/$metadata#users('" + u.id + "')/mailFolders/$entity"
-		graphJSON(c.w, http.StatusOK, j)
+		s.serveEntity(c, s.baseURL+"/v1.0/$metadata#users('"+u.id+"')/mailFolders/$entity", func() map[string]any { return s.folderJSONLocked(u, f, sel) })
 	case http.MethodPatch:
 		var in struct {
 			DisplayName string `json:"displayName"`
@@ -422,9 +404,11 @@ func firstRecip(l []*mail.Address) any {
 	return recips(l[:1])[0]
 }
 
-// msgJSONLocked renders a message as Graph does; sel nil means the
-// default properties.
-func (s *Sandbox) msgJSONLocked(u *user, m *message, sel []string, exp *expandOpt, text bool) map[string]any {
+// msgJSON renders a message of user userID as Graph does; sel nil means
+// the default properties. m is a snapshot (message.snapshot) or s.mu is
+// held; only properties derived from the MIME need it rendered and
+// parsed, which is what callers keep out of the lock.
+func (s *Sandbox) msgJSON(userID string, m *message, sel []string, exp *expandOpt, text bool) map[string]any {
 	j := map[string]any{
 		"@odata.etag": `W/"` + m.changeKey + `"`, "id": m.id,
 		"createdDateTime": gtime(m.created), "lastModifiedDateTime": gtime(m.modified), "changeKey": m.changeKey,
@@ -441,6 +425,7 @@ func (s *Sandbox) msgJSONLocked(u *user, m *message, sel []string, exp *expandOp
 		}
 	}
 	if need {
+		s.rendering(userID)
 		if p, err := parseMIME(m.mimeBytes()); err == nil {
 			j["subject"] = p.subject
 			j["internetMessageId"] = nilIfEmpty(p.messageID)
@@ -464,7 +449,7 @@ func (s *Sandbox) msgJSONLocked(u *user, m *message, sel []string, exp *expandOp
 			for _, pre := range []string{"re:", "fw:", "fwd:", "aw:", "wg:"} {
 				topic = strings.TrimSpace(strings.TrimPrefix(topic, pre))
 			}
-			h := sha256.Sum256([]byte(u.id + "|" + topic))
+			h := sha256.Sum256([]byte(userID + "|" + topic))
 			j["conversationId"] = "AAQk" + base64.URLEncoding.EncodeToString(h[:24])
 			j["conversationIndex"] = base64.StdEncoding.EncodeToString(h[:22])
 			var hdrs []map[string]any
@@ -499,8 +484,9 @@ func (s *Sandbox) msgJSONLocked(u *user, m *message, sel []string, exp *expandOp
 		}
 	}
 	if exp != nil && exp.attachments {
+		s.rendering(userID)
 		atts := []map[string]any{}
-		for _, a := range s.attachmentsLocked(m) {
+		for _, a := range attachmentsOf(m) {
 			atts = append(atts, attachmentJSON(a, true))
 		}
 		j["attachments"] = atts
@@ -516,8 +502,9 @@ func nonNil(s []string) []string {
 }
 
 // msgGetter resolves filter paths, parsing the MIME only when a filter
-// needs a MIME-derived property.
-func (s *Sandbox) msgGetter(u *user, m *message) getter {
+// needs a MIME-derived property (filterNeedsMIME): then m must be a
+// snapshot, filtered without s.mu.
+func (s *Sandbox) msgGetter(userID string, m *message) getter {
 	var full map[string]any
 	return func(path []string) any {
 		if len(path) > 0 && strings.EqualFold(path[0], "singleValueExtendedProperties") {
@@ -533,12 +520,12 @@ func (s *Sandbox) msgGetter(u *user, m *message) getter {
 			if len(path) > 0 && msgNeedsParse[strings.ToLower(path[0])] {
 				sel = nil
 			}
-			full = s.msgJSONLocked(u, m, sel, nil, false)
+			full = s.msgJSON(userID, m, sel, nil, false)
 			if sel == nil {
 				full["__parsed"] = true
 			}
 		} else if _, parsed := full["__parsed"]; !parsed && len(path) > 0 && msgNeedsParse[strings.ToLower(path[0])] {
-			full = s.msgJSONLocked(u, m, nil, nil, false)
+			full = s.msgJSON(userID, m, nil, nil, false)
 			full["__parsed"] = true
 		}
 		v := mapGetter(full)(path)
@@ -582,43 +569,63 @@ func (s *Sandbox) listMessages(c *call, u *user, f *folder) {
 		return
 	}
 	text := preferTextBody(c.r)
-	s.mu.Lock()
-	var all []*message
-	if f != nil {
-		all = f.list()
-	} else {
-		for _, fo := range u.forder {
-			all = append(all, fo.list()...)
+	// candidates runs with s.mu held.
+	candidates := func() []*message {
+		var all []*message
+		if f != nil {
+			all = f.list()
+		} else {
+			for _, fo := range u.forder {
+				all = append(all, fo.list()...)
+			}
+			slices.SortStableFunc(all, func(a, b *message) int { return b.received.Compare(a.received) })
 		}
-		slices.SortStableFunc(all, func(a, b *message) int { return b.received.Compare(a.received) })
+		if asc {
+			all = slices.Clone(all)
+			slices.Reverse(all)
+		}
+		return all
 	}
-	if asc {
-		all = slices.Clone(all)
-		slices.Reverse(all)
-	}
-	if flt != nil {
+	list, take := candidates, (*message).snapshot
+	switch {
+	case flt != nil && filterNeedsMIME(flt):
+		// The filter reads what only the MIME says (subject, addresses):
+		// every candidate is copied under the lock and filtered after.
+		s.mu.Lock()
+		all := candidates()
+		snaps := make([]*message, len(all))
+		for i, m := range all {
+			snaps[i] = m.snapshot()
+		}
+		s.mu.Unlock()
 		var kept []*message
-		for _, m := range all {
-			if flt.match(s.msgGetter(u, m)) {
+		for _, m := range snaps {
+			if flt.match(s.msgGetter(u.id, m)) {
 				kept = append(kept, m)
 			}
 		}
-		all = kept
+		list = func() []*message { return kept }
+		take = func(m *message) *message { return m }
+	case flt != nil:
+		// Stored properties only (the marker lookup): filtered in place.
+		list = func() []*message {
+			var kept []*message
+			for _, m := range candidates() {
+				if flt.match(s.msgGetter(u.id, m)) {
+					kept = append(kept, m)
+				}
+			}
+			return kept
+		}
 	}
-	out := []map[string]any{}
-	end := min(skip+top, len(all))
-	for _, m := range all[min(skip, len(all)):end] {
-		out = append(out, s.msgJSONLocked(u, m, sel, exp, text))
-	}
-	s.mu.Unlock()
-	resp := map[string]any{"@odata.context": s.baseURL + "/v1.0/$metadata#users('" + u.id + "')/messages", "value": out}
-	if c.q.Get("$count") == "true" {
-		resp["@odata.count"] = len(all)
-	}
-	if end < len(all) {
-		resp["@odata.nextLink"] = s.pageLink(c, top, "$skip", strconv.Itoa(end))
-	}
-	graphJSON(c.w, http.StatusOK, resp)
+	servePage(s, c, s.baseURL+"/v1.0/$metadata#users('"+u.id+"')/messages", skip, top, list, take,
+		func(m *message) map[string]any { return s.msgJSON(u.id, m, sel, exp, text) })
+}
+
+// filterNeedsMIME says whether a message filter reads a property derived
+// from the MIME.
+func filterNeedsMIME(flt *filterExpr) bool {
+	return flt.reads(func(p string) bool { return msgNeedsParse[strings.ToLower(p)] })
 }
 
 // message serves one message and its sub-resources.
@@ -643,8 +650,9 @@ func (s *Sandbox) message(c *call, u *user, id string, tail []string) {
 				return
 			}
 			s.mu.Lock()
-			j := s.msgJSONLocked(u, m, sel, exp, preferTextBody(c.r))
+			snap := m.snapshot()
 			s.mu.Unlock()
+			j := s.msgJSON(u.id, snap, sel, exp, preferTextBody(c.r))
 			j["@odata.context"] = s.baseURL + "/v1.0/$metadata#users('" + u.id + "')/messages/$entity"
 			graphJSON(c.w, http.StatusOK, j)
 		case http.MethodPatch:
@@ -666,8 +674,10 @@ func (s *Sandbox) message(c *call, u *user, id string, tail []string) {
 	switch op := strings.ToLower(tail[0]); {
 	case op == "$value" && len(tail) == 1 && c.r.Method == http.MethodGet:
 		s.mu.Lock()
-		b := m.mimeBytes()
+		snap := m.snapshot()
 		s.mu.Unlock()
+		s.rendering(u.id)
+		b := snap.mimeBytes()
 		c.w.Header().Set("Content-Type", "text/plain")
 		c.w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 		c.w.WriteHeader(http.StatusOK)
@@ -700,9 +710,9 @@ func (s *Sandbox) message(c *call, u *user, id string, tail []string) {
 		} else {
 			moved = s.copyLocked(u, m, dst)
 		}
-		j := s.msgJSONLocked(u, moved, nil, nil, false)
+		snap := moved.snapshot()
 		s.mu.Unlock()
-		graphJSON(c.w, http.StatusCreated, j)
+		graphJSON(c.w, http.StatusCreated, s.msgJSON(u.id, snap, nil, nil, false))
 	case op == "send" && len(tail) == 1 && c.r.Method == http.MethodPost:
 		s.mu.Lock()
 		if !m.isDraft {
@@ -787,9 +797,9 @@ func (s *Sandbox) patchMessage(c *call, u *user, m *message) {
 		setProp(m, p)
 	}
 	s.touchLocked(u, m)
-	j := s.msgJSONLocked(u, m, nil, nil, false)
+	snap := m.snapshot()
 	s.mu.Unlock()
-	graphJSON(c.w, http.StatusOK, j)
+	graphJSON(c.w, http.StatusOK, s.msgJSON(u.id, snap, nil, nil, false))
 }
 
 func canonicalFlag(v string) string {
@@ -907,15 +917,18 @@ func (s *Sandbox) createMessage(c *call, u *user, f *folder) {
 			return
 		}
 	}
+	// Nobody else sees m before putLocked: its size is measured before
+	// the lock, and its answer rendered from a snapshot after.
+	m.size = int64(len(m.mimeBytes()))
 	s.mu.Lock()
 	if f == nil {
 		f = u.wk["drafts"]
 	}
 	m.id = s.newIDLocked("message")
-	m.size = int64(len(m.mimeBytes()))
 	s.putLocked(u, f, m)
-	j := s.msgJSONLocked(u, m, nil, nil, false)
+	snap := m.snapshot()
 	s.mu.Unlock()
+	j := s.msgJSON(u.id, snap, nil, nil, false)
 	j["@odata.context"] = s.baseURL + "/v1.0/$metadata#users('" + u.id + "')/messages/$entity"
 	graphJSON(c.w, http.StatusCreated, j)
 }
@@ -1022,9 +1035,9 @@ func (s *Sandbox) sendMail(c *call, u *user) {
 	m.isDraft = false
 	s.sent.Add(1)
 	if in.SaveToSentItems == nil || *in.SaveToSentItems {
+		m.size = int64(len(m.mimeBytes()))
 		s.mu.Lock()
 		m.id = s.newIDLocked("message")
-		m.size = int64(len(m.mimeBytes()))
 		s.putLocked(u, u.wk["sentitems"], m)
 		s.mu.Unlock()
 	}

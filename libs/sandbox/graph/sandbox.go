@@ -119,6 +119,9 @@ type Sandbox struct {
 	throttled atomic.Int64
 	sent      atomic.Int64
 	created   time.Time
+	// renderHook, when set (tests), runs before a message of the user is
+	// rendered as MIME or parsed, which the sandbox does without s.mu.
+	renderHook atomic.Pointer[func(userID string)]
 }
 
 // New builds a sandbox; Start serves it.

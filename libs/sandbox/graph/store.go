@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -70,6 +71,28 @@ type attachment struct {
 	inline                           bool
 	data                             []byte
 	modified                         time.Time
+}
+
+// snapshot copies what rendering a message reads, taken with s.mu held,
+// so that the message is rendered and parsed after the lock is released:
+// with messages of 75 KB on average, rendering under the store's one lock
+// would serialise every mailbox of the tenant behind it. The MIME (raw),
+// the seed reference and attachments are never changed in place, only
+// replaced or appended to, so sharing them is safe.
+func (m *message) snapshot() *message {
+	cp := *m
+	cp.categories = slices.Clone(m.categories)
+	cp.props = slices.Clone(m.props)
+	cp.extra = slices.Clone(m.extra)
+	return &cp
+}
+
+// rendering runs the test hook before a message of userID is rendered
+// or parsed.
+func (s *Sandbox) rendering(userID string) {
+	if h := s.renderHook.Load(); h != nil {
+		(*h)(userID)
+	}
 }
 
 // mimeBytes is the message as RFC 5322: the created or seeded MIME with
