@@ -12,6 +12,8 @@ package platform
 import (
 	"context"
 	"time"
+
+	"github.com/mailferry/mailferry/libs/errs"
 )
 
 // Kind names a platform.
@@ -186,6 +188,14 @@ type Destination interface {
 	// writes nothing and returns that copy's id, so a retried write stores
 	// one item; another version is stored as another copy, and the caller
 	// deletes the old one once the new one is safe.
+	//
+	// A non-empty id with an error of code CopiedWithWarnings (IsWarning)
+	// is not a failure: the copy is stored, marked and found by
+	// FindByMarker like any other, but something of the item could not be
+	// held as such by the destination, and the error's cause says what
+	// (e.g. a contact's fourth e-mail address kept only in its notes). A
+	// caller unaware of warnings that retries finds the copy and writes
+	// nothing twice.
 	WriteItem(ctx context.Context, mailboxID, folderID string, item Item, marker string) (id string, err error)
 	// DeleteItem removes a copy FindByMarker returned. It is idempotent: a
 	// copy already gone is not an error. The whole Placed is passed because
@@ -193,6 +203,26 @@ type Destination interface {
 	// on Microsoft 365 the folder tells a message from an event or contact).
 	DeleteItem(ctx context.Context, mailboxID string, item Placed) error
 }
+
+// CopiedWithWarnings is the code of the error WriteItem returns together
+// with the id of a copy it stored but could not store whole (see
+// Destination.WriteItem). It is the least invasive way to report
+// non-fatal losses: the signature stays, every connector that never loses
+// anything is unchanged, and wrappers that pass (id, err) through (secret
+// scrubbing, the memory platform's HTTP client) carry it as they are.
+const CopiedWithWarnings errs.Code = "copied_with_warnings"
+
+// Warning returns the error WriteItem returns with the id of a copy that
+// lacks what cause describes. cause names what was not kept (properties,
+// not their values: it travels into checkpoints and events).
+func Warning(cause string) error {
+	return errs.New(CopiedWithWarnings, cause,
+		"nothing: the item was copied; its entry in the mailbox's item list says what the destination could not hold")
+}
+
+// IsWarning reports whether err is a WriteItem warning: the id returned
+// with it is a stored copy.
+func IsWarning(err error) bool { return errs.Is(err, CopiedWithWarnings) }
 
 // Connector is a platform usable on both sides of a migration.
 type Connector interface {
@@ -217,10 +247,14 @@ type Credentials struct {
 }
 
 // Verification is what a credentials check found: the permissions the
-// platform granted and, by name, those mailferry needs but lacks.
+// platform granted and, by name, those mailferry needs but lacks. A
+// permission mailferry can do without but uses when granted (Microsoft
+// 365's full-fidelity path) is in Granted or in MissingOptional; only
+// Missing makes the credentials unusable.
 type Verification struct {
-	Granted []string `json:"granted"`
-	Missing []string `json:"missing"`
+	Granted         []string `json:"granted"`
+	Missing         []string `json:"missing"`
+	MissingOptional []string `json:"missingOptional,omitempty"`
 }
 
 // Verifier checks credentials before any run: that they authenticate and

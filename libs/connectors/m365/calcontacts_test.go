@@ -11,6 +11,7 @@ import (
 	ical "github.com/emersion/go-ical"
 	"github.com/emersion/go-vcard"
 
+	"github.com/mailferry/mailferry/libs/errs"
 	"github.com/mailferry/mailferry/libs/platform"
 	"github.com/mailferry/mailferry/libs/platform/memory"
 	"github.com/mailferry/mailferry/libs/platform/platformtest"
@@ -369,18 +370,37 @@ func TestContactRoundTrip(t *testing.T) {
 	if kunden.ParentID != root.ID {
 		t.Errorf("new contact folder has parent %q, want the default folder %q", kunden.ParentID, root.ID)
 	}
+	// Exchange holds three addresses and no fax number: the contact is
+	// stored, and the write says what is kept only in the notes, by
+	// property name (the values are personal data).
 	id, err := c.WriteItem(ctx, mb, kunden.ID, item, "mf-ct-1")
-	if err != nil {
-		t.Fatalf("WriteItem(contact): %v", err)
+	if id == "" || !platform.IsWarning(err) {
+		t.Fatalf("WriteItem(contact with overflow) = %q, %v; want the id with a %s warning", id, err, platform.CopiedWithWarnings)
 	}
-	if again, err := c.WriteItem(ctx, mb, kunden.ID, item, "mf-ct-1"); err != nil || again != id {
-		t.Fatalf("second write = %q, %v", again, err)
+	e, _ := errs.As(err)
+	t.Logf("warning: %s", e.Cause)
+	for _, want := range []string{"EMAIL", "EMAIL (home)", "TEL (fax)", "notes"} {
+		if !strings.Contains(e.Cause, want) {
+			t.Errorf("warning %q does not name %q", e.Cause, want)
+		}
+	}
+	if strings.Contains(e.Cause, "overflow.example") || strings.Contains(e.Cause, "555-0109") {
+		t.Errorf("warning %q quotes the values", e.Cause)
+	}
+	if again, err := c.WriteItem(ctx, mb, kunden.ID, item, "mf-ct-1"); again != id || !platform.IsWarning(err) {
+		t.Fatalf("second write = %q, %v; want %s with the same warning", again, err, id)
+	}
+	// A contact that fits has no warning.
+	plain := platform.Item{Ref: platform.ItemRef{Kind: platform.Contact}, ContentType: platform.ContentVCard,
+		Content: []byte("BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Plain Fit\r\nEMAIL:plain@fits.example\r\nTEL;TYPE=cell:+1-555-0100\r\nEND:VCARD\r\n")}
+	if pid, err := c.WriteItem(ctx, mb, kunden.ID, plain, "mf-ct-plain"); pid == "" || err != nil {
+		t.Errorf("WriteItem(contact that fits) = %q, %v", pid, err)
 	}
 	if got, err := c.FindByMarker(ctx, mb, "mf-ct-1"); err != nil || len(got) != 1 || got[0].ID != id || got[0].FolderID != kunden.ID {
 		t.Fatalf("FindByMarker(contact) = %+v %v, want %s in %s", got, err, id, kunden.ID)
 	}
-	if n := sb.ContactCount(mb); n != 1 {
-		t.Errorf("%d contacts stored, want 1", n)
+	if n := sb.ContactCount(mb); n != 2 {
+		t.Errorf("%d contacts stored, want 2", n)
 	}
 	back, err := c.ReadItem(ctx, mb, platform.ItemRef{ID: id, FolderID: kunden.ID, Kind: platform.Contact})
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/mailferry/mailferry/libs/errs"
+	"github.com/mailferry/mailferry/libs/pim"
 	"github.com/mailferry/mailferry/libs/platform"
 )
 
@@ -408,16 +409,7 @@ func eventVersion(e models.Eventable) string {
 	return ck + "." + hex.EncodeToString(h[:8])
 }
 
-func icalStamp(t time.Time, loc *time.Location, date bool) string {
-	t = t.In(loc)
-	switch {
-	case date:
-		return t.Format("20060102")
-	case loc == time.UTC:
-		return t.Format("20060102T150405Z")
-	}
-	return t.Format("20060102T150405")
-}
+func icalStamp(t time.Time, loc *time.Location, date bool) string { return pim.Stamp(t, loc, date) }
 
 var tagRE = regexp.MustCompile(`(?s)<[^>]*>`)
 
@@ -616,67 +608,23 @@ func (c *Connector) vevent(e models.Eventable, md meetingData, loc *time.Locatio
 	return v.Component
 }
 
-// parsedEvent is a VCALENDAR reduced to what Graph can hold.
-type parsedEvent struct {
-	master     *ical.Component
-	exceptions []*ical.Component
-	zone       string
-	loc        *time.Location
-	uid        string
-}
+// parsedEvent is a VCALENDAR reduced to its master and exceptions.
+type parsedEvent = pim.Event
 
-func parseCalendar(raw []byte) (*parsedEvent, error) {
-	cal, err := ical.NewDecoder(bytes.NewReader(raw)).Decode()
-	if err != nil {
-		return nil, err
-	}
-	p := &parsedEvent{}
-	for _, ch := range cal.Children {
-		if ch.Name != ical.CompEvent {
-			continue
-		}
-		uid := ch.Props.Get(ical.PropUID)
-		if uid != nil && p.uid != "" && uid.Value != p.uid {
-			return nil, fmt.Errorf("the calendar holds events of several UIDs (%s, %s); one item is one event or series", p.uid, uid.Value)
-		}
-		if uid != nil {
-			p.uid = uid.Value
-		}
-		if ch.Props.Get(ical.PropRecurrenceID) != nil {
-			p.exceptions = append(p.exceptions, ch)
-		} else if p.master == nil {
-			p.master = ch
-		}
-	}
-	if p.master == nil {
-		return nil, fmt.Errorf("no VEVENT without RECURRENCE-ID")
-	}
-	p.zone, p.loc = "UTC", time.UTC
-	if st := p.master.Props.Get(ical.PropDateTimeStart); st != nil {
-		if tzid := st.Params.Get(ical.PropTimezoneID); tzid != "" {
-			if l, ok := zoneOf(tzid); ok {
-				p.zone, p.loc = tzid, l
-				if _, win := windowsZones[strings.ToLower(tzid)]; !win {
-					p.zone = l.String()
-				}
-			}
-		}
-	}
-	return p, nil
-}
+func parseCalendar(raw []byte) (*parsedEvent, error) { return pim.ParseEvent(raw) }
 
 // eventBody builds the Graph event of one VEVENT: everything except
 // attendees, which Graph would invite.
 func eventBody(v *ical.Component, p *parsedEvent, exception bool) (models.Eventable, time.Time, error) {
 	e := models.NewEvent()
-	start, _, date, err := propTime(v.Props.Get(ical.PropDateTimeStart), p.loc)
+	start, _, date, err := propTime(v.Props.Get(ical.PropDateTimeStart), p.Loc)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("DTSTART: %w", err)
 	}
 	var end time.Time
 	switch {
 	case v.Props.Get(ical.PropDateTimeEnd) != nil:
-		if end, _, _, err = propTime(v.Props.Get(ical.PropDateTimeEnd), p.loc); err != nil {
+		if end, _, _, err = propTime(v.Props.Get(ical.PropDateTimeEnd), p.Loc); err != nil {
 			return nil, time.Time{}, fmt.Errorf("DTEND: %w", err)
 		}
 	case v.Props.Get(ical.PropDuration) != nil:
@@ -690,7 +638,7 @@ func eventBody(v *ical.Component, p *parsedEvent, exception bool) (models.Eventa
 	default:
 		end = start
 	}
-	zone := p.zone
+	zone := p.Zone
 	if date {
 		// All-day: midnight to midnight in the zone Graph is given.
 		zone = "UTC"
@@ -699,8 +647,8 @@ func eventBody(v *ical.Component, p *parsedEvent, exception bool) (models.Eventa
 		e.SetEnd(dateTimeTZ(end, zone))
 	} else {
 		e.SetIsAllDay(ptr(false))
-		e.SetStart(dateTimeTZ(start.In(p.loc), zone))
-		e.SetEnd(dateTimeTZ(end.In(p.loc), zone))
+		e.SetStart(dateTimeTZ(start.In(p.Loc), zone))
+		e.SetEnd(dateTimeTZ(end.In(p.Loc), zone))
 	}
 	textOf := func(name string) string {
 		if x := v.Props.Get(name); x != nil {
@@ -782,11 +730,11 @@ func eventBody(v *ical.Component, p *parsedEvent, exception bool) (models.Eventa
 	}
 	if !exception {
 		if rr := v.Props.Get(ical.PropRecurrenceRule); rr != nil {
-			ls := start.In(p.loc)
+			ls := start.In(p.Loc)
 			if date {
 				ls = start
 			}
-			rec, err := recurrenceOf(rr.Value, ls, p.zone)
+			rec, err := recurrenceOf(rr.Value, ls, p.Zone)
 			if err != nil {
 				return nil, time.Time{}, err
 			}
@@ -842,7 +790,7 @@ func (c *Connector) writeEvent(ctx context.Context, mailboxID, calID string, ite
 	if err != nil {
 		return "", errs.Wrap(errs.CorruptItem, err, "the event is not valid iCalendar: "+err.Error(), "the item is listed in the reconciliation report")
 	}
-	ev, masterStart, err := eventBody(p.master, p, false)
+	ev, masterStart, err := eventBody(p.Master, p, false)
 	if err != nil {
 		return "", errs.Wrap(errs.Invalid, err, "the event cannot be stored in Microsoft 365: "+err.Error(),
 			"the item is listed in the reconciliation report; recreate it by hand")
@@ -850,7 +798,7 @@ func (c *Connector) writeEvent(ctx context.Context, mailboxID, calID string, ite
 	if len(item.Categories) > 0 {
 		ev.SetCategories(mergeStrings(ev.GetCategories(), item.Categories))
 	}
-	md := meetingOf(p.master, p.uid)
+	md := meetingOf(p.Master, p.UID)
 	raw, _ := json.Marshal(md)
 	ev.SetSingleValueExtendedProperties([]models.SingleValueLegacyExtendedPropertyable{extProp(MeetingProperty, string(raw))})
 	ev.SetTransactionId(ptr(transactionID(mailboxID, marker, version)))
@@ -890,7 +838,7 @@ func mergeStrings(a, b []string) []string {
 // exceptions with STATUS:CANCELLED) and patches its modified ones. The
 // series has no attendees, so neither sends anything.
 func (c *Connector) applyExceptions(ctx context.Context, mailboxID, masterID string, p *parsedEvent, masterStart time.Time) error {
-	if p.master.Props.Get(ical.PropRecurrenceRule) == nil {
+	if p.Master.Props.Get(ical.PropRecurrenceRule) == nil {
 		return nil
 	}
 	type change struct {
@@ -898,17 +846,17 @@ func (c *Connector) applyExceptions(ctx context.Context, mailboxID, masterID str
 		v    *ical.Component // nil: delete
 	}
 	var changes []change
-	for _, x := range p.master.Props.Values(ical.PropExceptionDates) {
+	for _, x := range p.Master.Props.Values(ical.PropExceptionDates) {
 		for _, val := range strings.Split(x.Value, ",") {
 			xp := ical.Prop{Name: x.Name, Params: x.Params, Value: val}
-			t, _, _, err := propTime(&xp, p.loc)
+			t, _, _, err := propTime(&xp, p.Loc)
 			if err == nil {
 				changes = append(changes, change{orig: t})
 			}
 		}
 	}
-	for _, v := range p.exceptions {
-		t, _, _, err := propTime(v.Props.Get(ical.PropRecurrenceID), p.loc)
+	for _, v := range p.Exceptions {
+		t, _, _, err := propTime(v.Props.Get(ical.PropRecurrenceID), p.Loc)
 		if err != nil {
 			continue
 		}
@@ -949,7 +897,7 @@ func (c *Connector) applyExceptions(ctx context.Context, mailboxID, masterID str
 		}
 		resp, err = b.WithUrl(next).Get(ctx, nil)
 	}
-	allDay := p.master.Props.Get(ical.PropDateTimeStart).Params.Get(ical.ParamValue) == "DATE" || len(p.master.Props.Get(ical.PropDateTimeStart).Value) == 8
+	allDay := p.Master.Props.Get(ical.PropDateTimeStart).Params.Get(ical.ParamValue) == "DATE" || len(p.Master.Props.Get(ical.PropDateTimeStart).Value) == 8
 	for _, ch := range changes {
 		key := ch.orig.UTC().Unix()
 		if allDay {

@@ -20,6 +20,7 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/mailferry/mailferry/libs/errs"
+	"github.com/mailferry/mailferry/libs/pim"
 	"github.com/mailferry/mailferry/libs/platform"
 )
 
@@ -610,51 +611,50 @@ func setIf(set func(*string), v string) {
 	}
 }
 
-func prefOf(f *vcard.Field) int {
-	if p := f.Params.Get(vcard.ParamPreferred); p != "" {
-		if n, err := strconv.Atoi(p); err == nil {
-			return n
-		}
-	}
-	for _, t := range f.Params.Types() {
-		if strings.EqualFold(t, "pref") {
-			return 1
-		}
-	}
-	return 101
-}
+func prefOf(f *vcard.Field) int { return pim.PrefOf(f) }
 
-// photoData decodes a PHOTO given inline: a data: URI (vCard 4) or
-// base64 with ENCODING=b (vCard 3). A URL to fetch is not followed.
-func photoData(f *vcard.Field) ([]byte, bool) {
-	v := f.Value
-	if strings.HasPrefix(v, "data:") {
-		_, data, ok := strings.Cut(v, ",")
-		if !ok || !strings.Contains(v[:len(v)-len(data)], ";base64") {
-			return nil, false
+// photoData decodes an inline PHOTO (pim.PhotoData).
+func photoData(f *vcard.Field) ([]byte, bool) { return pim.PhotoData(f) }
+
+// overflowWarning is the platform.Warning of a contact with properties no
+// Microsoft 365 contact field holds, naming them (not their values, which
+// are personal data and would travel into checkpoints and events); nil
+// when everything fits.
+func overflowWarning(ex *contactExtra) error {
+	if len(ex.Overflow) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(ex.Overflow))
+	for _, f := range ex.Overflow {
+		n := f.Name
+		if t := f.Params[vcard.ParamType]; len(t) > 0 {
+			n += " (" + strings.ToLower(strings.Join(t, ",")) + ")"
 		}
-		b, err := base64.StdEncoding.DecodeString(data)
-		return b, err == nil
+		names = append(names, n)
 	}
-	if e := strings.ToLower(f.Params.Get("ENCODING")); e == "b" || e == "base64" {
-		b, err := base64.StdEncoding.DecodeString(v)
-		return b, err == nil
-	}
-	return nil, false
+	return platform.Warning(fmt.Sprintf("%d vCard %s no Microsoft 365 contact field and %s kept only in the contact's notes and a hidden property: %s",
+		len(names), map[bool]string{true: "property has", false: "properties have"}[len(names) == 1],
+		map[bool]string{true: "is", false: "are"}[len(names) == 1], strings.Join(names, ", ")))
 }
 
 // writeContact creates a contact from a vCard, then its photo, then the
-// marker, so that a marked contact is complete.
+// marker, so that a marked contact is complete. What no contact field
+// holds is kept (ContactExtraProperty and the notes) and reported as a
+// platform.Warning with the id, also when the copy already existed.
 func (c *Connector) writeContact(ctx context.Context, mailboxID, fid string, item platform.Item, marker string) (string, error) {
 	version := item.Ref.ChangeKey
-	if id, found, err := c.findContactIn(ctx, mailboxID, fid, marker, version); err != nil || found {
-		return id, err
-	}
 	card, err := vcard.NewDecoder(bytes.NewReader(item.Content)).Decode()
 	if err != nil {
 		return "", errs.Wrap(errs.CorruptItem, err, "the contact is not a valid vCard: "+err.Error(), "the item is listed in the reconciliation report")
 	}
 	ct, ex, photo := contactOf(card)
+	warning := overflowWarning(ex)
+	if id, found, err := c.findContactIn(ctx, mailboxID, fid, marker, version); err != nil || found {
+		if err != nil {
+			return "", err
+		}
+		return id, warning
+	}
 	if len(item.Categories) > 0 {
 		ct.SetCategories(mergeStrings(ct.GetCategories(), item.Categories))
 	}
@@ -688,7 +688,7 @@ func (c *Connector) writeContact(ctx context.Context, mailboxID, fid string, ite
 		}
 	}
 	c.markers.note(mailboxID, marker, platform.Placed{ID: id, FolderID: contactsPrefix + fid, Version: version})
-	return id, nil
+	return id, warning
 }
 
 // findContactIn returns the id of the contact in one folder that carries

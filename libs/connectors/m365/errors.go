@@ -18,6 +18,7 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 
 	"github.com/mailferry/mailferry/libs/errs"
+	"github.com/mailferry/mailferry/libs/pacing"
 )
 
 // Codes of this connector, beyond the shared ones in libs/errs. Wrong
@@ -209,23 +210,12 @@ func retryAfter(h *abs.ResponseHeaders) time.Duration {
 	}
 	for _, k := range []string{"Retry-After", "retry-after"} {
 		for _, v := range h.Get(k) {
-			if d := parseRetryAfter(v, time.Now()); d > 0 {
+			if d := pacing.ParseRetryAfter(v, time.Now()); d > 0 {
 				return d
 			}
 		}
 	}
 	return time.Second
-}
-
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
-		return max(time.Duration(s*float64(time.Second)), time.Second)
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), time.Second)
-	}
-	return 0
 }
 
 // statusError is a failed raw HTTP call (upload-session chunks), decoded

@@ -9,61 +9,12 @@ import (
 	ical "github.com/emersion/go-ical"
 	"github.com/microsoft/kiota-abstractions-go/serialization"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
+
+	"github.com/mailferry/mailferry/libs/pim"
 )
 
-// windowsZones maps the Windows zone names Outlook stores (and Graph
-// returns in originalStartTimeZone) to IANA zones, from CLDR's
-// windowsZones.xml "001" territory. Names not listed here and not IANA
-// themselves are rendered in UTC.
-var windowsZones = map[string]string{
-	"utc": "UTC", "coordinated universal time": "UTC", "tzone://microsoft/utc": "UTC",
-	"dateline standard time": "Etc/GMT+12", "utc-11": "Etc/GMT+11", "hawaiian standard time": "Pacific/Honolulu",
-	"alaskan standard time": "America/Anchorage", "pacific standard time": "America/Los_Angeles",
-	"us mountain standard time": "America/Phoenix", "mountain standard time": "America/Denver",
-	"central america standard time": "America/Guatemala", "central standard time": "America/Chicago",
-	"canada central standard time": "America/Regina", "sa pacific standard time": "America/Bogota",
-	"eastern standard time": "America/New_York", "us eastern standard time": "America/Indianapolis",
-	"atlantic standard time": "America/Halifax", "sa western standard time": "America/La_Paz",
-	"pacific sa standard time": "America/Santiago", "newfoundland standard time": "America/St_Johns",
-	"e. south america standard time": "America/Sao_Paulo", "argentina standard time": "America/Buenos_Aires",
-	"greenland standard time": "America/Godthab", "utc-02": "Etc/GMT+2", "azores standard time": "Atlantic/Azores",
-	"gmt standard time": "Europe/London", "greenwich standard time": "Atlantic/Reykjavik",
-	"w. europe standard time": "Europe/Berlin", "central europe standard time": "Europe/Budapest",
-	"romance standard time": "Europe/Paris", "central european standard time": "Europe/Warsaw",
-	"w. central africa standard time": "Africa/Lagos", "gtb standard time": "Europe/Bucharest",
-	"middle east standard time": "Asia/Beirut", "egypt standard time": "Africa/Cairo",
-	"e. europe standard time": "Europe/Chisinau", "south africa standard time": "Africa/Johannesburg",
-	"fle standard time": "Europe/Kiev", "israel standard time": "Asia/Jerusalem", "turkey standard time": "Europe/Istanbul",
-	"arabic standard time": "Asia/Baghdad", "arab standard time": "Asia/Riyadh", "russian standard time": "Europe/Moscow",
-	"e. africa standard time": "Africa/Nairobi", "iran standard time": "Asia/Tehran", "arabian standard time": "Asia/Dubai",
-	"afghanistan standard time": "Asia/Kabul", "pakistan standard time": "Asia/Karachi",
-	"india standard time": "Asia/Calcutta", "sri lanka standard time": "Asia/Colombo", "nepal standard time": "Asia/Katmandu",
-	"bangladesh standard time": "Asia/Dhaka", "myanmar standard time": "Asia/Rangoon", "se asia standard time": "Asia/Bangkok",
-	"china standard time": "Asia/Shanghai", "singapore standard time": "Asia/Singapore", "taipei standard time": "Asia/Taipei",
-	"w. australia standard time": "Australia/Perth", "tokyo standard time": "Asia/Tokyo", "korea standard time": "Asia/Seoul",
-	"cen. australia standard time": "Australia/Adelaide", "aus central standard time": "Australia/Darwin",
-	"e. australia standard time": "Australia/Brisbane", "aus eastern standard time": "Australia/Sydney",
-	"tasmania standard time": "Australia/Hobart", "new zealand standard time": "Pacific/Auckland",
-}
-
 // zoneOf resolves a Graph or iCalendar zone name (Windows or IANA).
-func zoneOf(name string) (*time.Location, bool) {
-	n := strings.TrimSpace(name)
-	if n == "" {
-		return time.UTC, true
-	}
-	if iana, ok := windowsZones[strings.ToLower(n)]; ok {
-		n = iana
-	}
-	if strings.EqualFold(n, "utc") || strings.EqualFold(n, "gmt") || n == "Etc/UTC" {
-		return time.UTC, true
-	}
-	loc, err := time.LoadLocation(n)
-	if err != nil || n == "Local" {
-		return nil, false
-	}
-	return loc, true
-}
+func zoneOf(name string) (*time.Location, bool) { return pim.Zone(name) }
 
 const graphLocal = "2006-01-02T15:04:05.0000000"
 
@@ -96,17 +47,9 @@ func dateTimeTZ(t time.Time, zone string) models.DateTimeTimeZoneable {
 }
 
 // setLocal sets a DATE-TIME property in loc, with TZID unless loc is UTC.
-func setLocal(p *ical.Prop, t time.Time, loc *time.Location) {
-	t = t.In(loc)
-	if loc == time.UTC {
-		p.Value = t.Format("20060102T150405Z")
-		return
-	}
-	p.Params.Set(ical.PropTimezoneID, loc.String())
-	p.Value = t.Format("20060102T150405")
-}
+func setLocal(p *ical.Prop, t time.Time, loc *time.Location) { pim.SetLocal(p, t, loc) }
 
-var icalDays = []string{"SU", "MO", "TU", "WE", "TH", "FR", "SA"}
+var icalDays = pim.Days
 
 var graphDays = []models.DayOfWeek{models.SUNDAY_DAYOFWEEK, models.MONDAY_DAYOFWEEK, models.TUESDAY_DAYOFWEEK,
 	models.WEDNESDAY_DAYOFWEEK, models.THURSDAY_DAYOFWEEK, models.FRIDAY_DAYOFWEEK, models.SATURDAY_DAYOFWEEK}
@@ -413,106 +356,12 @@ func recurrenceOf(rule string, start time.Time, zone string) (models.PatternedRe
 	return r, nil
 }
 
-func parseICalTime(v string, loc *time.Location) (time.Time, error) {
-	switch {
-	case strings.HasSuffix(v, "Z"):
-		return time.ParseInLocation("20060102T150405Z", v, time.UTC)
-	case len(v) == 8:
-		return time.ParseInLocation("20060102", v, loc)
-	}
-	return time.ParseInLocation("20060102T150405", v, loc)
+func parseICalTime(v string, loc *time.Location) (time.Time, error) { return pim.ParseTime(v, loc) }
+
+// propTime reads a DATE or DATE-TIME property (pim.PropTime).
+func propTime(p *ical.Prop, fallback *time.Location) (time.Time, *time.Location, bool, error) {
+	return pim.PropTime(p, fallback)
 }
 
-// propTime reads a DATE or DATE-TIME property: its instant, the zone it
-// is in (nil for floating times and dates) and whether it is a date.
-func propTime(p *ical.Prop, fallback *time.Location) (t time.Time, loc *time.Location, date bool, err error) {
-	if p == nil {
-		return time.Time{}, nil, false, fmt.Errorf("missing")
-	}
-	v := strings.TrimSpace(p.Value)
-	date = p.Params.Get(ical.ParamValue) == "DATE" || len(v) == 8
-	if date {
-		t, err = time.ParseInLocation("20060102", v, time.UTC)
-		return t, nil, true, err
-	}
-	if strings.HasSuffix(v, "Z") {
-		t, err = time.ParseInLocation("20060102T150405Z", v, time.UTC)
-		return t, time.UTC, false, err
-	}
-	loc = fallback
-	if tzid := p.Params.Get(ical.PropTimezoneID); tzid != "" {
-		if l, ok := zoneOf(tzid); ok {
-			loc = l
-		}
-	}
-	if loc == nil {
-		loc = time.UTC
-	}
-	t, err = time.ParseInLocation("20060102T150405", v, loc)
-	return t, loc, false, err
-}
-
-// vtimezone describes loc around year as a VTIMEZONE: the yearly rules
-// of its standard and daylight transitions, so that receivers need not
-// know the IANA name.
-func vtimezone(loc *time.Location, year int) *ical.Component {
-	tz := ical.NewComponent(ical.CompTimezone)
-	tz.Props.SetText(ical.PropTimezoneID, loc.String())
-	type trans struct {
-		at       time.Time
-		from, to int
-		name     string
-		dst      bool
-	}
-	var ts []trans
-	t := time.Date(year, 1, 1, 0, 0, 0, 0, loc)
-	end := time.Date(year+1, 1, 1, 0, 0, 0, 0, loc)
-	for t.Before(end) {
-		s, e := t.ZoneBounds()
-		if e.IsZero() || !e.Before(end) {
-			break
-		}
-		_, off0 := s.Add(time.Second).Zone()
-		name, off1 := e.Zone()
-		ts = append(ts, trans{at: e, from: off0, to: off1, name: name, dst: e.IsDST()})
-		t = e
-	}
-	offset := func(s int) string {
-		sign := "+"
-		if s < 0 {
-			sign, s = "-", -s
-		}
-		return fmt.Sprintf("%s%02d%02d", sign, s/3600, s%3600/60)
-	}
-	if len(ts) == 0 {
-		name, off := time.Date(year, 6, 1, 0, 0, 0, 0, loc).Zone()
-		c := ical.NewComponent(ical.CompTimezoneStandard)
-		c.Props.SetText(ical.PropTimezoneName, name)
-		c.Props.Set(&ical.Prop{Name: ical.PropTimezoneOffsetFrom, Params: ical.Params{}, Value: offset(off)})
-		c.Props.Set(&ical.Prop{Name: ical.PropTimezoneOffsetTo, Params: ical.Params{}, Value: offset(off)})
-		c.Props.Set(&ical.Prop{Name: ical.PropDateTimeStart, Params: ical.Params{}, Value: "19700101T000000"})
-		tz.Children = append(tz.Children, c)
-		return tz
-	}
-	for _, x := range ts {
-		name := ical.CompTimezoneStandard
-		if x.dst {
-			name = ical.CompTimezoneDaylight
-		}
-		c := ical.NewComponent(name)
-		c.Props.SetText(ical.PropTimezoneName, x.name)
-		c.Props.Set(&ical.Prop{Name: ical.PropTimezoneOffsetFrom, Params: ical.Params{}, Value: offset(x.from)})
-		c.Props.Set(&ical.Prop{Name: ical.PropTimezoneOffsetTo, Params: ical.Params{}, Value: offset(x.to)})
-		// DTSTART is the wall-clock time before the change.
-		local := x.at.UTC().Add(time.Duration(x.from) * time.Second)
-		c.Props.Set(&ical.Prop{Name: ical.PropDateTimeStart, Params: ical.Params{}, Value: local.Format("20060102T150405")})
-		week := (local.Day()-1)/7 + 1
-		if local.AddDate(0, 0, 7).Month() != local.Month() {
-			week = -1
-		}
-		c.Props.Set(&ical.Prop{Name: ical.PropRecurrenceRule, Params: ical.Params{},
-			Value: fmt.Sprintf("FREQ=YEARLY;BYMONTH=%d;BYDAY=%d%s", int(local.Month()), week, icalDays[int(local.Weekday())])})
-		tz.Children = append(tz.Children, c)
-	}
-	return tz
-}
+// vtimezone describes loc around year as a VTIMEZONE (pim.VTimezone).
+func vtimezone(loc *time.Location, year int) *ical.Component { return pim.VTimezone(loc, year) }

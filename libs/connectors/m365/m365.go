@@ -19,7 +19,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
@@ -30,6 +29,7 @@ import (
 	core "github.com/microsoftgraph/msgraph-sdk-go-core"
 
 	"github.com/mailferry/mailferry/libs/errs"
+	"github.com/mailferry/mailferry/libs/pacing"
 	"github.com/mailferry/mailferry/libs/platform"
 )
 
@@ -242,82 +242,17 @@ func (c *Connector) Limits() platform.Limits {
 	return platform.Limits{MaxItemBytes: c.cfg.MaxItemBytes}
 }
 
-// gates holds one adaptive gate per mailbox, so that no mailbox has more
-// requests in flight than Graph allows (4), and fewer while Graph throttles
-// it: each 429 halves the mailbox's concurrency, and a run of successes
-// earns one slot back (additive increase, multiplicative decrease, as TCP
-// does), so a throttled mailbox stops hammering and recovers by itself.
-type gates struct {
-	max int
-	mu  sync.Mutex
-	m   map[string]*gate
-}
+// gates is the shared adaptive per-mailbox gate (libs/pacing) with Graph's
+// cap of 4 concurrent requests per mailbox: each 429 halves the mailbox's
+// concurrency and a run of successes earns a slot back.
+type gates struct{ g *pacing.Gates }
 
-type gate struct {
-	limit, inFlight, successes int
-	changed                    chan struct{} // closed and replaced on every release
-}
-
-func newGates(n int) *gates { return &gates{max: n, m: map[string]*gate{}} }
-
-func (g *gates) get(mailbox string) *gate {
-	key := strings.ToLower(mailbox)
-	gt, ok := g.m[key]
-	if !ok {
-		gt = &gate{limit: g.max, changed: make(chan struct{})}
-		g.m[key] = gt
-	}
-	return gt
-}
+func newGates(n int) *gates { return &gates{g: pacing.NewGates(n)} }
 
 // acquire waits for a slot of the mailbox; release reports whether the
 // request was throttled.
 func (g *gates) acquire(ctx context.Context, mailbox string) (release func(throttled bool), err error) {
-	if mailbox == "" {
-		return func(bool) {}, nil
-	}
-	for {
-		g.mu.Lock()
-		gt := g.get(mailbox)
-		if gt.inFlight < gt.limit {
-			gt.inFlight++
-			g.mu.Unlock()
-			return func(throttled bool) { g.release(gt, throttled) }, nil
-		}
-		wait := gt.changed
-		g.mu.Unlock()
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-}
-
-func (g *gates) release(gt *gate, throttled bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	gt.inFlight--
-	switch {
-	case throttled:
-		gt.limit = max(1, gt.limit/2)
-		gt.successes = 0
-	case gt.limit < g.max:
-		gt.successes++
-		if gt.successes >= 10*gt.limit {
-			gt.limit++
-			gt.successes = 0
-		}
-	}
-	close(gt.changed)
-	gt.changed = make(chan struct{})
-}
-
-// Concurrency is how many requests the mailbox may have in flight now.
-func (g *gates) concurrency(mailbox string) int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.get(mailbox).limit
+	return g.g.Acquire(ctx, mailbox)
 }
 
 // gatedTransport takes the mailbox's semaphore for every request under

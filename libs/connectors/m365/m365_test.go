@@ -20,6 +20,7 @@ import (
 	"mime/quotedprintable"
 	"net/http"
 	"net/mail"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -391,9 +392,22 @@ func TestVerifyListsMissingRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Missing) != 0 || len(res.Granted) != len(m365.RequiredRoles) {
-		t.Errorf("full consent: %+v", res)
+	if len(res.Missing) != 0 || len(res.Granted) != len(m365.RequiredRoles) ||
+		strings.Join(res.MissingOptional, ",") != "MailboxItem.ImportExport.All,MailboxItem.Export.All,MailboxItem.ReadWrite.All" {
+		t.Errorf("full consent, no optional permission: %+v", res)
 	}
+	// Optional permissions count as granted when they are, and never as
+	// missing.
+	sb.Grant(graph.RoleMailboxImportExport)
+	res, err = open(t, configFor(sb)).Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Missing) != 0 || !slices.Contains(res.Granted, "MailboxItem.ImportExport.All") ||
+		strings.Join(res.MissingOptional, ",") != "MailboxItem.ReadWrite.All" {
+		t.Errorf("with MailboxItem.ImportExport.All: %+v", res)
+	}
+	sb.Revoke(graph.RoleMailboxImportExport)
 	sb.Revoke("Calendars.ReadWrite", "Organization.Read.All")
 	res, err = open(t, configFor(sb)).Verify(ctx)
 	if err != nil {
@@ -432,6 +446,23 @@ func TestSetupGuide(t *testing.T) {
 		if want[p.Name] != p.ID || ra.ResourceAccess[i].ID != p.ID || ra.ResourceAccess[i].Type != "Role" || p.Why == "" {
 			t.Errorf("permission %+v / manifest %+v", p, ra.ResourceAccess[i])
 		}
+	}
+	// The optional permissions of full fidelity, each with where it is
+	// granted, what it buys and what happens without it; the manifest
+	// (what every migration needs) leaves them out.
+	optional := map[string]string{
+		"MailboxItem.ImportExport.All": "source, destination", "MailboxItem.Export.All": "source", "MailboxItem.ReadWrite.All": "destination",
+	}
+	if len(g.Optional) != len(optional) {
+		t.Fatalf("optional permissions %+v, want %v", g.Optional, optional)
+	}
+	for _, p := range g.Optional {
+		if optional[p.Name] != p.Tenant || len(p.ID) != 36 || p.Why == "" || p.Without == "" || strings.Contains(string(g.Manifest), p.ID) {
+			t.Errorf("optional permission %+v", p)
+		}
+	}
+	if !strings.Contains(strings.Join(g.Steps, "\n"), "MailboxItem.ReadWrite.All (destination)") {
+		t.Errorf("the steps do not mention the optional permissions: %q", g.Steps)
 	}
 }
 

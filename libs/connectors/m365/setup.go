@@ -45,9 +45,42 @@ var RequiredRoles = func() []string {
 	return out
 }()
 
+// OptionalPermission is an application permission mailferry works
+// without and uses when it is granted: Verify lists it as granted or as
+// missing-optional, never as missing.
+type OptionalPermission struct {
+	Permission
+	// Tenant says where it counts: "source", "destination", or both
+	// ("source, destination").
+	Tenant string `json:"tenant"`
+	// Without says what happens when it is not granted.
+	Without string `json:"without"`
+}
+
+// OptionalPermissions are the permissions of full fidelity between
+// Exchange Online tenants (the mailbox import/export API, docs/m365.md),
+// in the order the setup guide lists them. The app role ids of
+// MailboxItem.Export.All and MailboxItem.ReadWrite.All are as third-party
+// permission references republish them, not checked against a live
+// tenant; the names are what Verify compares.
+var OptionalPermissions = []OptionalPermission{
+	{Permission: NativePermission, Tenant: "source, destination",
+		Without: "items are copied as MIME, iCalendar and vCard: meetings arrive as the owner's appointments, attendees kept only in a hidden property (docs/m365.md)"},
+	{Permission: Permission{permExport, "937550e9-33a3-494b-88ae-d9cd394b1fbb",
+		"in the source tenant, enough instead of MailboxItem.ImportExport.All to export items in full fidelity (read only)"},
+		Tenant: "source", Without: "the source needs MailboxItem.ImportExport.All for full fidelity"},
+	{Permission: Permission{permItemReadWrite, "1583d471-fede-4e7c-b062-57e9d60cfb49",
+		"replace the old version of a full-fidelity copy (a meeting changed at the source) with a store delete that notifies nobody"},
+		Tenant: "destination", Without: "replacing such a meeting fails with m365_consent_missing rather than sending its attendees a cancellation; new items copy normally"},
+}
+
 // Guide walks a person through registering the app in Microsoft Entra ID.
 type Guide struct {
 	Permissions []Permission `json:"permissions"`
+	// Optional are the permissions of full fidelity between Exchange
+	// Online tenants, with what each one buys; the manifest does not
+	// include them.
+	Optional []OptionalPermission `json:"optional"`
 	// Manifest is the requiredResourceAccess fragment of the app
 	// manifest, ready to paste into the app registration's Manifest page.
 	Manifest json.RawMessage `json:"manifest"`
@@ -84,6 +117,7 @@ func SetupGuide(tenantID, clientID string) Guide {
 	names := strings.Join(RequiredRoles, ", ")
 	return Guide{
 		Permissions: append([]Permission(nil), Permissions...),
+		Optional:    append([]OptionalPermission(nil), OptionalPermissions...),
 		Manifest:    manifest,
 		ConsentURL:  DefaultAuthorityURL + url.PathEscape(tenant) + "/adminconsent?client_id=" + url.QueryEscape(client),
 		Steps: []string{
@@ -91,6 +125,7 @@ func SetupGuide(tenantID, clientID string) Guide {
 			"App registrations > New registration: name it mailferry, single tenant, no redirect URI; register.",
 			"Copy the Application (client) ID and the Directory (tenant) ID from the Overview page.",
 			"API permissions > Add a permission > Microsoft Graph > Application permissions: add " + names + ". Or paste the manifest's requiredResourceAccess into the Manifest page.",
+			"Optional, for full fidelity between two Microsoft 365 tenants: add " + optionalNames() + " as the optional list says (Verify reports them without failing).",
 			"Open the admin consent link (or press Grant admin consent) and accept.",
 			"Certificates & secrets: create a client secret and copy its Value, or upload a certificate.",
 			"Enter the tenant id, client id and secret (or certificate) in mailferry and run the verification.",
@@ -98,14 +133,24 @@ func SetupGuide(tenantID, clientID string) Guide {
 	}
 }
 
+func optionalNames() string {
+	names := make([]string, len(OptionalPermissions))
+	for i, p := range OptionalPermissions {
+		names[i] = p.Name + " (" + p.Tenant + ")"
+	}
+	return strings.Join(names, ", ")
+}
+
 // VerifyResult says which required permissions the app's token carries;
 // it is platform.Verification, so the connector is a platform.Verifier.
 type VerifyResult = platform.Verification
 
 // Verify acquires an app-only token and compares its roles claim with
-// RequiredRoles. Credential problems come back as their distinct coded
-// errors (wrong secret, unknown tenant, unknown or disabled app); missing
-// consent is not an error but the Missing list.
+// RequiredRoles and OptionalPermissions. Credential problems come back as
+// their distinct coded errors (wrong secret, unknown tenant, unknown or
+// disabled app); missing consent is not an error but the Missing list.
+// Optional permissions are listed in Granted when granted and in
+// MissingOptional otherwise; they never make the verification fail.
 func (c *Connector) Verify(ctx context.Context) (VerifyResult, error) {
 	tok, err := c.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{graphScope}})
 	if err != nil {
@@ -127,6 +172,16 @@ func (c *Connector) Verify(ctx context.Context) (VerifyResult, error) {
 			res.Granted = append(res.Granted, want)
 		} else {
 			res.Missing = append(res.Missing, want)
+		}
+	}
+	for _, opt := range OptionalPermissions {
+		switch {
+		case have[strings.ToLower(opt.Name)]:
+			res.Granted = append(res.Granted, opt.Name)
+		case opt.Name == permExport && have[strings.ToLower(permImportExport)]:
+			// ImportExport covers export: nothing is missing.
+		default:
+			res.MissingOptional = append(res.MissingOptional, opt.Name)
 		}
 	}
 	return res, nil

@@ -66,12 +66,17 @@ func (c *Connector) WriteItem(ctx context.Context, mailboxID, folderID string, i
 		return c.writeContact(ctx, mailboxID, strings.TrimPrefix(folderID, contactsPrefix), item, marker)
 	}
 	version := item.Ref.ChangeKey
+	// The marker index that answered FindByMarker may be minutes old; this
+	// query, just before the create, is what keeps a copy written meanwhile
+	// (by another worker, or by a create whose answer was lost) from being
+	// written twice.
 	copies, err := c.findMail(ctx, mailboxID, marker)
 	if err != nil {
 		return "", err
 	}
 	for _, p := range copies {
 		if p.FolderID == folderID && p.Version == version {
+			c.markers.note(mailboxID, marker, p)
 			return p.ID, nil
 		}
 	}
@@ -121,7 +126,9 @@ func (c *Connector) WriteItem(ctx context.Context, mailboxID, folderID string, i
 		return "", g.fail(err)
 	}
 	id := str(created.GetId())
+	placed := platform.Placed{ID: id, FolderID: folderID, Version: version}
 	if len(later) == 0 {
+		c.markers.note(mailboxID, marker, placed)
 		return id, nil
 	}
 	// Larger attachments go on after the message exists; the marker comes
@@ -136,6 +143,7 @@ func (c *Connector) WriteItem(ctx context.Context, mailboxID, folderID string, i
 		c.discard(mailboxID, id)
 		return "", graphError{what: "item " + id, perm: permMail}.fail(err)
 	}
+	c.markers.note(mailboxID, marker, placed)
 	return id, nil
 }
 

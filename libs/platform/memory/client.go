@@ -269,11 +269,15 @@ func (c *Client) DeleteItem(ctx context.Context, mailboxID string, p platform.Pl
 	return c.do(ctx, http.MethodDelete, target, nil, nil)
 }
 
-// WriteItem writes an item idempotently under its marker and version.
+// WriteItem writes an item idempotently under its marker and version; a
+// warning (platform.CopiedWithWarnings) comes back with the copy's id.
 func (c *Client) WriteItem(ctx context.Context, mailboxID, folderID string, item platform.Item, marker string) (string, error) {
 	var out writeResponse
 	err := c.do(ctx, http.MethodPost, c.path("mailboxes", mailboxID, "folders", folderID, "items"),
 		writeRequest{Item: item, Marker: marker}, &out)
+	if err == nil && out.Warning != nil {
+		return out.ID, out.Warning
+	}
 	return out.ID, err
 }
 

@@ -23,6 +23,9 @@ type writeRequest struct {
 
 type writeResponse struct {
 	ID string `json:"id"`
+	// Warning is set when the item was stored with a warning
+	// (platform.CopiedWithWarnings): ID is then the copy.
+	Warning *errs.Error `json:"warning,omitempty"`
 }
 
 // NewHandler serves the tenants of store over HTTP, under
@@ -82,6 +85,10 @@ func NewHandler(store *Store) http.Handler {
 			return nil, err
 		}
 		id, err := t.WriteItem(r.Context(), r.PathValue("mailbox"), r.PathValue("folder"), req.Item, req.Marker)
+		if id != "" && platform.IsWarning(err) {
+			e, _ := errs.As(err)
+			return writeResponse{ID: id, Warning: &errs.Error{Code: e.Code, Cause: e.Cause, Action: e.Action}}, nil
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -14,6 +14,7 @@
 package memory
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -113,6 +114,12 @@ type Faults struct {
 	// errs.Unavailable before deleting anything, so a test can stop a run
 	// between writing an item's new version and deleting the old one.
 	FailDeletes int
+	// WarnOn makes WriteItem store an item whose content contains it and
+	// return the copy's id with a platform.CopiedWithWarnings warning, as a
+	// destination does that cannot hold part of an item (Microsoft 365
+	// and a contact's fourth e-mail address). The memory platform holds
+	// every item whole; this is how the warning path is exercised.
+	WarnOn string
 }
 
 // Tenant is one sandbox tenant. It implements platform.Connector and
@@ -871,10 +878,14 @@ func (t *Tenant) WriteItem(ctx context.Context, mailboxID, folderID string, it p
 	if err != nil {
 		return "", err
 	}
+	var warning error
+	if w := t.faults.WarnOn; w != "" && bytes.Contains(it.Content, []byte(w)) {
+		warning = platform.Warning(fmt.Sprintf("the sandbox could not hold %q of this item (fault injected)", w))
+	}
 	version := it.Ref.ChangeKey
 	for _, id := range mb.markers[marker] {
 		if c := mb.items[id]; c != nil && c.ref.FolderID == folderID && c.version == version {
-			return id, nil
+			return id, warning
 		}
 	}
 	if size := int64(len(it.Content)); size > t.limits.MaxItemBytes {
@@ -886,7 +897,7 @@ func (t *Tenant) WriteItem(ctx context.Context, mailboxID, folderID string, it p
 	ref := t.storeLocked(mb, fo, it, marker, version)
 	mb.markers[marker] = append(mb.markers[marker], ref.ID)
 	mb.written[marker+"\x00"+version]++
-	return ref.ID, nil
+	return ref.ID, warning
 }
 
 // DeleteItem deletes a copy FindByMarker returned; a copy already gone is

@@ -809,3 +809,31 @@ func TestMoveShowsInBothDeltas(t *testing.T) {
 		t.Errorf("reading the moved item: %+v, %v", it.Ref, err)
 	}
 }
+
+// TestWarningCrossesHTTP: a write stored with a warning (WarnOn) returns
+// the copy's id and the coded warning, in process and through the HTTP
+// client alike, and a retry finds the copy and warns again.
+func TestWarningCrossesHTTP(t *testing.T) {
+	t.Parallel()
+	store, srv := serve(t)
+	tn, _, empty := newTenant(store)
+	tn.SetFaults(Faults{WarnOn: "Unheld-Field"})
+	ctx := context.Background()
+	inbox, _ := tn.FolderByRole(empty.ID, platform.RoleInbox)
+	for name, c := range map[string]platform.Connector{"tenant": tn, "http": NewClient(srv.URL, tn.Name(), tn.Token(), srv.Client())} {
+		msg := platformtest.Message("carries Unheld-Field", 0)
+		id, err := c.WriteItem(ctx, empty.ID, inbox.ID, msg, "m-warn-"+name)
+		if id == "" || !platform.IsWarning(err) || !strings.Contains(err.Error(), "Unheld-Field") {
+			t.Fatalf("%s: WriteItem = %q, %v; want the id with a %s warning", name, id, err, platform.CopiedWithWarnings)
+		}
+		if again, err := c.WriteItem(ctx, empty.ID, inbox.ID, msg, "m-warn-"+name); again != id || !platform.IsWarning(err) {
+			t.Errorf("%s: retried write = %q, %v; want %q with the warning", name, again, err, id)
+		}
+		if found, err := c.FindByMarker(ctx, empty.ID, "m-warn-"+name); err != nil || len(found) != 1 || found[0].ID != id {
+			t.Errorf("%s: FindByMarker = %+v, %v", name, found, err)
+		}
+		if id, err := c.WriteItem(ctx, empty.ID, inbox.ID, platformtest.Message("plain", 0), "m-plain-"+name); id == "" || err != nil {
+			t.Errorf("%s: a write without the field = %q, %v", name, id, err)
+		}
+	}
+}

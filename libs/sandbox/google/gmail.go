@@ -20,6 +20,7 @@ var (
 	gmailProfile  = []string{ScopeGmail, ScopeGmailModify, ScopeGmailReadonly, ScopeGmailMetadata, ScopeGmailCompose}
 	gmailDelete   = []string{ScopeGmail}
 	gmailSend     = []string{ScopeGmail, ScopeGmailModify, ScopeGmailCompose, ScopeGmailSend}
+	gmailDraft    = []string{ScopeGmail, ScopeGmailModify, ScopeGmailCompose}
 )
 
 // routeGmail serves gmail/v1/users/{userId}/... and its upload paths.
@@ -58,6 +59,8 @@ func (s *Sandbox) routeGmail(c *call) {
 		}
 	case rest[0] == "messages":
 		s.gmailMessages(c, u, rest[1:])
+	case rest[0] == "drafts":
+		s.gmailDrafts(c, u, rest[1:])
 	case rest[0] == "threads":
 		s.gmailThreads(c, u, rest[1:])
 	default:
@@ -806,6 +809,9 @@ func (s *Sandbox) storeMessage(c *call, u *user, raw []byte, o storeOpts) {
 		return
 	}
 	switch {
+	case o.kind == "draft":
+		// A draft carries DRAFT and nothing else when created.
+		labels = []string{"DRAFT"}
 	case o.kind == "send":
 		labels = []string{"SENT"}
 		s.sent.Add(1)
@@ -827,6 +833,10 @@ func (s *Sandbox) storeMessage(c *call, u *user, raw []byte, o storeOpts) {
 	mb.add(m, false, s.cfg.HistoryRetention)
 	if key := strings.ToLower(in.messageID); key != "" && mb.byRFCID[key] == nil && !m.vaultOnly {
 		mb.byRFCID[key] = m
+	}
+	if o.kind == "draft" {
+		c.ok(map[string]any{"id": draftID(m.id), "message": minimalJSON(m)})
+		return
 	}
 	c.ok(minimalJSON(m))
 }
@@ -981,6 +991,94 @@ func (s *Sandbox) gmailThreads(c *call, u *user, rest []string) {
 			msgs[i] = s.messageJSON(sn, format, c.q["metadataHeaders"])
 		}
 		c.ok(map[string]any{"id": strings.ToLower(rest[0]), "historyId": strconv.FormatUint(hist, 10), "messages": msgs})
+	default:
+		methodNotAllowed(c.w)
+	}
+}
+
+// --- drafts ---
+
+// draftID names the draft of a message. Gmail's draft ids ("r-…") are
+// their own; here one maps to the other so that nothing else is stored.
+func draftID(msgID string) string { return "r-" + msgID }
+
+// gmailDrafts serves drafts.create (JSON; the upload paths are in
+// upload.go), list, get and delete. A draft is a message carrying DRAFT,
+// as in Gmail, where messages.get and messages.modify reach it too;
+// nothing is ever sent.
+func (s *Sandbox) gmailDrafts(c *call, u *user, rest []string) {
+	m := c.r.Method
+	switch {
+	case len(rest) == 0 && m == http.MethodPost:
+		if !c.admit("gmail.users.drafts.create", gmailCost["drafts.create"], gmailDraft...) {
+			return
+		}
+		var in struct {
+			Message messageMeta `json:"message"`
+		}
+		if !c.decode(&in) {
+			return
+		}
+		raw, err := decodeRaw(in.Message.Raw)
+		if err != nil || len(raw) == 0 {
+			invalidArgument(c.w, "Missing draft message")
+			return
+		}
+		o := c.storeOpts("draft")
+		o.threadID = in.Message.ThreadID
+		s.storeMessage(c, u, raw, o)
+	case len(rest) == 0 && m == http.MethodGet:
+		if !c.admit("gmail.users.drafts.list", gmailCost["drafts.list"], gmailRead...) {
+			return
+		}
+		s.mu.Lock()
+		var list []map[string]any
+		for _, msg := range u.mail.list() {
+			if msg.has("DRAFT") {
+				list = append(list, map[string]any{"id": draftID(msg.id), "message": map[string]string{"id": msg.id, "threadId": msg.threadID}})
+			}
+		}
+		s.mu.Unlock()
+		out := map[string]any{"resultSizeEstimate": len(list)}
+		if len(list) > 0 {
+			out["drafts"] = list
+		}
+		c.ok(out)
+	case len(rest) == 1 && (m == http.MethodGet || m == http.MethodDelete):
+		method, scopes := "get", gmailRead
+		if m == http.MethodDelete {
+			method, scopes = "delete", gmailDraft
+		}
+		if !c.admit("gmail.users.drafts."+method, gmailCost["drafts."+method], scopes...) {
+			return
+		}
+		id, ok := strings.CutPrefix(rest[0], "r-")
+		if !ok || !validMsgID(c.w, id) {
+			if !ok {
+				invalidArgument(c.w, "Invalid draft id")
+			}
+			return
+		}
+		s.mu.Lock()
+		msg := u.mail.msgs[strings.ToLower(id)]
+		if msg == nil || msg.vaultOnly || !msg.has("DRAFT") {
+			s.mu.Unlock()
+			notFound(c.w)
+			return
+		}
+		if m == http.MethodDelete {
+			u.mail.remove(msg, s.cfg.HistoryRetention)
+			s.mu.Unlock()
+			c.noContent()
+			return
+		}
+		sn := msgSnap{m: msg, labels: slices.Clone(msg.labels), historyID: msg.historyID}
+		s.mu.Unlock()
+		format := strings.ToLower(c.q.Get("format"))
+		if format == "" {
+			format = "full"
+		}
+		c.ok(map[string]any{"id": rest[0], "message": s.messageJSON(sn, format, nil)})
 	default:
 		methodNotAllowed(c.w)
 	}

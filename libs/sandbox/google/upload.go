@@ -36,6 +36,8 @@ func (s *Sandbox) gmailUpload(c *call, u *user, rest []string) {
 		kind = "insert"
 	case len(rest) == 2 && rest[0] == "messages" && (rest[1] == "import" || rest[1] == "send"):
 		kind = rest[1]
+	case len(rest) == 1 && rest[0] == "drafts":
+		kind = "draft"
 	default:
 		googleError(c.w, http.StatusNotFound, "notFound", "Not Found")
 		return
@@ -48,11 +50,14 @@ func (s *Sandbox) gmailUpload(c *call, u *user, rest []string) {
 		methodNotAllowed(c.w)
 		return
 	}
-	scopes := gmailInsert
-	if kind == "send" {
+	method, cost, scopes := "gmail.users.messages."+kind, gmailCost["messages."+kind], gmailInsert
+	switch kind {
+	case "send":
 		scopes = gmailSend
+	case "draft":
+		method, cost, scopes = "gmail.users.drafts.create", gmailCost["drafts.create"], gmailDraft
 	}
-	if !c.admit("gmail.users.messages."+kind, gmailCost["messages."+kind], scopes...) {
+	if !c.admit(method, cost, scopes...) {
 		return
 	}
 	ut := c.q.Get("uploadType")
