@@ -3,6 +3,7 @@ package soap
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -35,8 +36,9 @@ type Client struct {
 	// Version is the RequestServerVersion (default Exchange2013_SP1, the
 	// oldest version mailferry supports).
 	Version string
-	// HTTP is the transport (it carries the TLS trust). For NTLM it is
-	// wrapped in a go-ntlmssp Negotiator.
+	// HTTP is the transport (it carries the TLS trust). For NTLM its
+	// transport is cloned into single-connection transports that each
+	// keep their connection authenticated (roundTripNTLM).
 	HTTP *http.Client
 	// OnExchange, when set, sees every request and response body, for
 	// tracing and schema checks in tests.
@@ -46,22 +48,29 @@ type Client struct {
 	Connections int
 
 	once sync.Once
-	pool chan *http.Client
+	pool chan *ntlmConn
 }
 
-// ntlmClient borrows a client bound to one TCP connection. NTLM
+// ntlmConn is a client bound to one TCP connection, and whether that
+// connection was authenticated when last used.
+type ntlmConn struct {
+	hc     *http.Client
+	authed bool
+}
+
+// ntlmConn borrows a client bound to one TCP connection. NTLM
 // authenticates a connection, not a request: its three legs must travel on
 // one connection, and IIS then keeps the connection authenticated, so
 // later calls on it need no handshake. A shared transport would hand the
 // legs of concurrent handshakes to different connections, which IIS
 // answers 401.
-func (c *Client) ntlmClient(base *http.Client) (*http.Client, func()) {
+func (c *Client) ntlmConn(base *http.Client) (*ntlmConn, func()) {
 	c.once.Do(func() {
 		n := c.Connections
 		if n <= 0 {
 			n = 16
 		}
-		c.pool = make(chan *http.Client, n)
+		c.pool = make(chan *ntlmConn, n)
 		for i := 0; i < n; i++ {
 			var rt http.RoundTripper = http.DefaultTransport
 			if base.Transport != nil {
@@ -73,12 +82,120 @@ func (c *Client) ntlmClient(base *http.Client) (*http.Client, func()) {
 				rt = tr
 			}
 			cp := *base
-			cp.Transport = ntlmssp.Negotiator{RoundTripper: rt}
-			c.pool <- &cp
+			cp.Transport = rt
+			c.pool <- &ntlmConn{hc: &cp}
 		}
 	})
-	hc := <-c.pool
-	return hc, func() { c.pool <- hc }
+	nc := <-c.pool
+	return nc, func() { c.pool <- nc }
+}
+
+// roundTripNTLM sends body authenticated with NTLM. On a connection that
+// was authenticated it is sent as it is; otherwise (or when the server
+// answers 401 because the connection was replaced) the handshake runs:
+// a NEGOTIATE with an empty body, then the AUTHENTICATE with the body, so
+// a large item travels once rather than with every leg. Unlike
+// go-ntlmssp's Negotiator, which answers a connection lost on the last leg
+// with the first leg's 401, a failure on any leg is returned as what it
+// is: a request whose answer was lost may have been carried out, and a
+// caller must not mistake it for a refused password.
+func (c *Client) roundTripNTLM(nc *ntlmConn, newReq func([]byte) (*http.Request, error), body []byte) (*http.Response, error) {
+	if nc.authed {
+		req, err := newReq(body)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := nc.hc.Do(req)
+		if err != nil {
+			nc.authed = false
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusUnauthorized {
+			return resp, nil
+		}
+		drain(resp)
+		nc.authed = false
+	}
+	var challenge []byte
+	var scheme string
+	var resp *http.Response
+	for _, try := range []string{"NTLM", "Negotiate"} {
+		neg, err := ntlmssp.NewNegotiateMessage("", "")
+		if err != nil {
+			return nil, fmt.Errorf("ews: NTLM negotiate: %w", err)
+		}
+		req, err := newReq(nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", try+" "+base64.StdEncoding.EncodeToString(neg))
+		if resp, err = nc.hc.Do(req); err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusUnauthorized {
+			// Accepted without a challenge (RFC 4559 allows it), or
+			// refused otherwise: the answer is the caller's to read.
+			return resp, nil
+		}
+		if challenge = ntlmChallenge(resp.Header, try); challenge != nil {
+			scheme = try
+			drain(resp)
+			break
+		}
+		if try == "NTLM" && offers(resp.Header, "Negotiate") {
+			drain(resp)
+			continue
+		}
+		// No NTLM here: the 401 with the schemes the server offers.
+		return resp, nil
+	}
+	if challenge == nil {
+		return resp, nil
+	}
+	auth, err := ntlmssp.NewAuthenticateMessage(challenge, c.Username, c.Password, nil)
+	if err != nil {
+		return nil, fmt.Errorf("ews: NTLM authenticate: %w", err)
+	}
+	req, err := newReq(body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", scheme+" "+base64.StdEncoding.EncodeToString(auth))
+	resp, err = nc.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	nc.authed = resp.StatusCode != http.StatusUnauthorized
+	return resp, nil
+}
+
+// ntlmChallenge is the CHALLENGE token of a 401 for scheme.
+func ntlmChallenge(h http.Header, scheme string) []byte {
+	for _, v := range h.Values("WWW-Authenticate") {
+		name, tok, ok := strings.Cut(strings.TrimSpace(v), " ")
+		if !ok || !strings.EqualFold(name, scheme) {
+			continue
+		}
+		if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(tok)); err == nil && len(b) > 0 {
+			return b
+		}
+	}
+	return nil
+}
+
+func offers(h http.Header, scheme string) bool {
+	for _, v := range h.Values("WWW-Authenticate") {
+		name, _, _ := strings.Cut(strings.TrimSpace(v), " ")
+		if strings.EqualFold(name, scheme) {
+			return true
+		}
+	}
+	return false
+}
+
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	_ = resp.Body.Close()
 }
 
 // HTTPError is a non-SOAP HTTP answer (401, 403 when EWS is disabled, 5xx
@@ -160,23 +277,31 @@ func (c *Client) Call(ctx context.Context, impersonate string, req, resp any) er
 	if err != nil {
 		return err
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("ews: %w", err)
+	newReq := func(b []byte) (*http.Request, error) {
+		hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("ews: %w", err)
+		}
+		hreq.Header.Set("Content-Type", "text/xml; charset=utf-8")
+		hreq.Header.Set("Accept", "text/xml")
+		return hreq, nil
 	}
-	hreq.Header.Set("Content-Type", "text/xml; charset=utf-8")
-	hreq.Header.Set("Accept", "text/xml")
-	hreq.SetBasicAuth(c.Username, c.Password)
 	hc := c.HTTP
 	if hc == nil {
 		hc = http.DefaultClient
 	}
+	var hresp *http.Response
 	if c.Auth == AuthNTLM {
-		var release func()
-		hc, release = c.ntlmClient(hc)
+		nc, release := c.ntlmConn(hc)
 		defer release()
+		hresp, err = c.roundTripNTLM(nc, newReq, body)
+	} else {
+		var hreq *http.Request
+		if hreq, err = newReq(body); err == nil {
+			hreq.SetBasicAuth(c.Username, c.Password)
+			hresp, err = hc.Do(hreq)
+		}
 	}
-	hresp, err := hc.Do(hreq)
 	if err != nil {
 		return fmt.Errorf("ews: %w", err)
 	}

@@ -302,8 +302,11 @@ type DistributionList struct {
 }
 
 // AnyItem is one item of any supported kind; exactly one field is set.
-// Element kinds the package does not model are skipped on decoding and
-// named in Unknown.
+// Element kinds the package does not model (MeetingRequest,
+// MeetingResponse, MeetingCancellation, PostItem, Task, ...) are decoded
+// into Message, whose fields they share or lack, and named in Unknown: a
+// mail folder holds such items, and a client that dropped them would
+// lose their ids (and so the items) without a word.
 type AnyItem struct {
 	Item             *Item
 	Message          *Message
@@ -316,6 +319,8 @@ type AnyItem struct {
 // Kind is the element name of the item ("Message", "CalendarItem", ...).
 func (a AnyItem) Kind() string {
 	switch {
+	case a.Unknown != "":
+		return a.Unknown
 	case a.Message != nil:
 		return "Message"
 	case a.CalendarItem != nil:
@@ -392,7 +397,8 @@ func (a *AnyItem) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 		return d.DecodeElement(a.Item, &start)
 	}
 	a.Unknown = start.Name.Local
-	return d.Skip()
+	a.Message = &Message{}
+	return d.DecodeElement(a.Message, &start)
 }
 
 // Items is a list of items of mixed kinds, in order.

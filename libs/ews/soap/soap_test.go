@@ -135,3 +135,37 @@ func TestExtendedFieldKeysIgnoreSpelling(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownItemKindsKeepTheirIds: a mail folder holds meeting requests
+// and other kinds the package does not model; they decode with their ids
+// and common fields instead of vanishing from a listing.
+func TestUnknownItemKindsKeepTheirIds(t *testing.T) {
+	const body = `<?xml version="1.0" encoding="utf-8"?>
+<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>
+<m:FindItemResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">
+<m:ResponseMessages><m:FindItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>
+<m:RootFolder TotalItemsInView="2" IncludesLastItemInRange="true"><t:Items>
+<t:MeetingRequest><t:ItemId Id="AAMkMR" ChangeKey="CQmr"/><t:Size>2048</t:Size><t:IsRead>true</t:IsRead><t:AssociatedCalendarItemId Id="x"/></t:MeetingRequest>
+<t:Message><t:ItemId Id="AAMkMsg" ChangeKey="CQmsg"/><t:Size>100</t:Size></t:Message>
+</t:Items></m:RootFolder></m:FindItemResponseMessage></m:ResponseMessages></m:FindItemResponse></s:Body></s:Envelope>`
+	env, err := soap.ParseEnvelope([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp soap.FindItemResponse
+	if err := env.Decode(&resp); err != nil {
+		t.Fatal(err)
+	}
+	items := resp.ResponseMessages.Messages[0].RootFolder.Items.Items
+	if len(items) != 2 {
+		t.Fatalf("%d items, want 2", len(items))
+	}
+	mr := items[0]
+	if mr.Kind() != "MeetingRequest" || mr.Fields() == nil || mr.Fields().ItemID.ID != "AAMkMR" || *mr.Fields().Size != 2048 ||
+		mr.Message == nil || mr.Message.IsRead == nil || !*mr.Message.IsRead {
+		t.Fatalf("meeting request decoded as %q %+v", mr.Kind(), mr.Fields())
+	}
+	if items[1].Kind() != "Message" || items[1].Fields().ItemID.ID != "AAMkMsg" {
+		t.Fatalf("message decoded as %q", items[1].Kind())
+	}
+}

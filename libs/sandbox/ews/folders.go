@@ -45,6 +45,19 @@ func folderView(f *folder, shape soap.FolderShape) soap.Folder {
 			}
 		}
 	}
+	if ap := shape.AdditionalProperties; ap != nil {
+		for _, p := range ap.ExtendedFieldURI {
+			// PR_MESSAGE_SIZE_EXTENDED of a folder is the total size
+			// of its items, as the store reports it.
+			if p.Key() == tagMessageSizeExtended {
+				var total int64
+				for _, it := range f.items {
+					total += int64(it.size)
+				}
+				out.ExtendedProperty = append(out.ExtendedProperty, soap.NewExtendedProperty(p, strconv.FormatInt(total, 10)))
+			}
+		}
+	}
 	if out.DisplayName == "" && f.distinguished == "root" && shape.BaseShape != soap.ShapeIDOnly {
 		out.DisplayName = "Root"
 	}

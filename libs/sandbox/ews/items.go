@@ -18,8 +18,11 @@ const (
 	tagMessageFlags = "tag:0e07"
 	tagDeliveryTime = "tag:0e06"
 	tagSubmitTime   = "tag:0039"
-	msgflagRead     = 0x1
-	msgflagUnsent   = 0x8
+	// tagMessageSizeExtended is PR_MESSAGE_SIZE_EXTENDED, on a folder the
+	// total size of its items.
+	tagMessageSizeExtended = "tag:0e08"
+	msgflagRead            = 0x1
+	msgflagUnsent          = 0x8
 )
 
 func strp(s string) *string { return &s }
@@ -497,7 +500,7 @@ func (c *call) createItem() (any, *soap.Fault) {
 func (c *call) newItem(m *mailbox, in soap.AnyItem, req *soap.CreateItem, saved *folder) (*item, *soap.ResponseMessage) {
 	now := time.Now().UTC()
 	fs := in.Fields()
-	if fs == nil {
+	if fs == nil || in.Unknown != "" {
 		return nil, fail("ErrorInvalidRequest", "The sandbox cannot create items of kind "+in.Kind()+".")
 	}
 	it := &item{data: cloneItem(in), ext: map[string]soap.ExtendedProperty{}}

@@ -72,10 +72,15 @@ func RealLimits() Limits {
 // Faults are failures injected into EWS requests, counted over requests
 // that reach the EWS endpoint.
 type Faults struct {
-	FailEvery  int           // every Nth request fails with FailStatus
-	FailStatus int           // 503 (IIS queue full, the default) or 500 (ErrorInternalServerError fault)
-	DropEvery  int           // every Nth request has its connection dropped
-	Latency    time.Duration // added to every request, holding its concurrency slot
+	FailEvery  int // every Nth request fails with FailStatus
+	FailStatus int // 503 (IIS queue full, the default) or 500 (ErrorInternalServerError fault)
+	DropEvery  int // every Nth request has its connection dropped
+	// DropResponseEvery drops the connection of every Nth request after
+	// the operation was carried out, before the answer is written: the
+	// lost-answer case in which a client that simply sends a CreateItem
+	// again stores the item twice.
+	DropResponseEvery int
+	Latency           time.Duration // added to every request, holding its concurrency slot
 }
 
 // Config configures a sandbox.

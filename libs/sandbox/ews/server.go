@@ -148,6 +148,10 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	resp, fault := h(c)
+	if f.DropResponseEvery > 0 && n%uint64(f.DropResponseEvery) == 0 {
+		// Done, but the client never hears of it.
+		panic(http.ErrAbortHandler)
+	}
 	s.reply(w, c, env.BodyName.Local, caller, body, resp, fault)
 }
 
