@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	"go.opentelemetry.io/otel/propagation"
@@ -19,10 +20,14 @@ import (
 // standard OTEL_* variables: OTEL_TRACES_EXPORTER (otlp, console or none;
 // default otlp when OTEL_EXPORTER_OTLP_ENDPOINT or
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, none otherwise), the OTLP
-// endpoint variables read by the exporter itself, and OTEL_SERVICE_NAME
-// (default: service). The W3C trace context propagator is always installed,
-// so trace context crosses the bus even when nothing is exported here.
-// The returned function flushes and stops the provider.
+// protocol (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else
+// OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf, the default, or grpc), the
+// endpoint, header, timeout and TLS variables read by the exporter itself,
+// OTEL_SERVICE_NAME (default: service) and OTEL_RESOURCE_ATTRIBUTES; the SDK
+// reads OTEL_TRACES_SAMPLER and OTEL_BSP_* itself. The W3C trace context
+// propagator is always installed, so trace context crosses the bus even when
+// nothing is exported here. The returned function flushes and stops the
+// provider.
 func SetupTracing(ctx context.Context, service string) (func(context.Context) error, error) {
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	exporter := strings.ToLower(os.Getenv("OTEL_TRACES_EXPORTER"))
@@ -47,7 +52,14 @@ func SetupTracing(ctx context.Context, service string) (func(context.Context) er
 		otel.SetTracerProvider(tp)
 		return tp.Shutdown, nil
 	case "otlp":
-		exp, err = otlptracehttp.New(ctx)
+		switch proto := otlpProtocol(); proto {
+		case "http/protobuf":
+			exp, err = otlptracehttp.New(ctx)
+		case "grpc":
+			exp, err = otlptracegrpc.New(ctx)
+		default:
+			return nil, fmt.Errorf("obs: OTLP protocol %q is not supported (http/protobuf, grpc)", proto)
+		}
 	case "console":
 		exp, err = stdouttrace.New(stdouttrace.WithWriter(os.Stderr))
 	default:
@@ -59,4 +71,16 @@ func SetupTracing(ctx context.Context, service string) (func(context.Context) er
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	otel.SetTracerProvider(tp)
 	return tp.Shutdown, nil
+}
+
+// otlpProtocol is the OTLP transport the standard variables ask for; the
+// exporters do not read it themselves, and a collector listening for gRPC
+// on 4317 refuses HTTP.
+func otlpProtocol() string {
+	for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
+		if v := strings.ToLower(strings.TrimSpace(os.Getenv(k))); v != "" {
+			return v
+		}
+	}
+	return "http/protobuf"
 }

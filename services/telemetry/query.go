@@ -43,6 +43,10 @@ func (s *Service) endpoints() map[string]bus.QueryFunc {
 		"run":     s.queryRun,
 		"project": s.queryProject,
 		"mailbox": s.queryMailbox,
+		"fleet":   s.queryFleet,
+		"log":     s.queryLog,
+		"report":  s.queryReport,
+		"sql":     s.querySQL,
 	}
 }
 

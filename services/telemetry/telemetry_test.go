@@ -11,6 +11,8 @@ import (
 	"github.com/mailferry/mailferry/events"
 	"github.com/mailferry/mailferry/events/progress"
 	"github.com/mailferry/mailferry/events/transfer"
+	"github.com/mailferry/mailferry/libs/analytics"
+	"github.com/mailferry/mailferry/libs/analytics/analyticstest"
 	"github.com/mailferry/mailferry/libs/bus"
 	"github.com/mailferry/mailferry/libs/bus/bustest"
 	"github.com/mailferry/mailferry/libs/errs"
@@ -21,9 +23,17 @@ import (
 
 var vaultKey = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
 
+func TestMain(m *testing.M) { analyticstest.Main(m) }
+
 // start runs a telemetry service on its own bus connection and returns that
 // bus, so a test can close it to "stop the process".
-func start(t *testing.T, url string) *bus.Bus {
+func start(t *testing.T, url string, store analytics.Config) *bus.Bus {
+	t.Helper()
+	b, _ := startService(t, url, telemetry.Config{RateWindow: 5, Analytics: store})
+	return b
+}
+
+func startService(t *testing.T, url string, cfg telemetry.Config) (*bus.Bus, *telemetry.Service) {
 	t.Helper()
 	ctx := context.Background()
 	b := bustest.Open(t, url)
@@ -31,14 +41,15 @@ func start(t *testing.T, url string) *bus.Bus {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := telemetry.New(d, telemetry.Config{RateWindow: 5})
+	s, err := telemetry.New(d, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return b
+	t.Cleanup(func() { _ = s.Close() })
+	return b, s
 }
 
 type publisher struct {
@@ -94,7 +105,8 @@ func TestProgressReadModel(t *testing.T) {
 	pub.progress(mp("r1", "m1", t0, 0, 0))
 	pub.progress(mp("r1", "m1", t0.Add(30*time.Second), 30, 3000))
 
-	svcBus := start(t, srv.ClientURL())
+	store := analyticstest.Config(t)
+	svcBus := start(t, srv.ClientURL(), store)
 
 	// m1 keeps going: 60 items a minute, 100 bytes a second, 60 left.
 	pub.progress(mp("r1", "m1", t0.Add(60*time.Second), 60, 6000))
@@ -206,7 +218,7 @@ func TestProgressReadModel(t *testing.T) {
 	if err := client.Query(stopped, "telemetry", "run", telemetry.RunRequest{RunID: "r1"}, nil); !errs.Is(err, errs.Unavailable) {
 		t.Fatalf("with the service stopped: %v", err)
 	}
-	start(t, srv.ClientURL())
+	start(t, srv.ClientURL(), store)
 	for i, r := range requests {
 		after, err := query[json.RawMessage](t, client, r.endpoint, r.req)
 		if err != nil {

@@ -6,10 +6,15 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/mailferry/mailferry/events"
 	"github.com/mailferry/mailferry/events/project"
 	"github.com/mailferry/mailferry/events/transfer"
 	"github.com/mailferry/mailferry/libs/bus"
+	"github.com/mailferry/mailferry/services/transfer/internal/engine"
 	"github.com/mailferry/mailferry/services/transfer/internal/runstate"
 	"github.com/mailferry/mailferry/services/transfer/internal/shard"
 )
@@ -36,7 +41,16 @@ func (s *Service) onProjectRun(ctx context.Context, env bus.Envelope) error {
 // startRun appends RunStarted once and queues one job per distinct source
 // mailbox. Both steps are idempotent (expected sequence, deterministic job
 // ids), so a redelivered approval only re-queues what the server dedups.
-func (s *Service) startRun(ctx context.Context, ap project.RunApproved) error {
+func (s *Service) startRun(ctx context.Context, ap project.RunApproved) (err error) {
+	// The run's span is the parent of every mailbox's: the jobs carry its
+	// trace context on the work queue.
+	ctx, span := otel.Tracer("mailferry/transfer").Start(ctx, "transfer run", trace.WithAttributes(
+		attribute.String("mailferry.run_id", ap.RunID), attribute.String("mailferry.project_id", ap.ProjectID),
+		attribute.String("mailferry.account_id", ap.AccountID), attribute.String("mailferry.mode", ap.Mode)))
+	defer func() {
+		engine.SpanError(span, err)
+		span.End()
+	}()
 	envs, _, err := s.d.Bus.Load(ctx, "PROJECT", project.RunSubject(ap.RunID), 0)
 	if err != nil {
 		return err
@@ -61,6 +75,7 @@ func (s *Service) startRun(ctx context.Context, ap project.RunApproved) error {
 		pairs = append(pairs, p)
 	}
 	started := transfer.RunStarted{RunID: req.RunID, ProjectID: req.ProjectID, AccountID: req.AccountID, Mode: ap.Mode, Mailboxes: len(pairs)}
+	span.SetAttributes(attribute.Int("mailferry.mailboxes", len(pairs)))
 	_, err = s.d.Bus.Publish(ctx, transfer.RunSubject(req.RunID), started, bus.ExpectLastSeq(0), bus.WithID(req.RunID+"-started"))
 	if err != nil && !errors.Is(err, bus.ErrConflict) {
 		return err

@@ -2,17 +2,21 @@ package transfer
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mailferry/mailferry/events"
 	"github.com/mailferry/mailferry/events/progress"
@@ -48,11 +52,13 @@ func (s *Service) handle(ctx context.Context, sh int, msg jetstream.Msg) {
 	}
 	// The job carries the run's trace context: the mailbox's work is a span
 	// of the same trace as the request that started the run.
+	key := shard.MailboxKey(job.Pair.SourceID)
 	ctx = bus.ExtractContext(ctx, msg.Headers())
 	ctx, span := otel.Tracer("mailferry/transfer").Start(ctx, "transfer mailbox",
-		trace.WithAttributes(attribute.String("mailferry.run_id", job.RunID), attribute.String("mailferry.project_id", job.ProjectID), attribute.Int("mailferry.shard", sh)))
+		trace.WithAttributes(attribute.String("mailferry.run_id", job.RunID), attribute.String("mailferry.project_id", job.ProjectID),
+			attribute.String("mailferry.account_id", job.AccountID), attribute.String("mailferry.mailbox", key),
+			attribute.String("mailferry.mode", job.Mode), attribute.Int("mailferry.shard", sh)))
 	defer span.End()
-	key := shard.MailboxKey(job.Pair.SourceID)
 	log := s.log.With("run_id", job.RunID, "project_id", job.ProjectID, "mailbox", key, "shard", sh)
 	stop := s.keepAlive(msg)
 	defer stop()
@@ -87,15 +93,46 @@ func (s *Service) handle(ctx context.Context, sh int, msg jetstream.Msg) {
 		// Not the mailbox's fault (shutdown, lock lost, bus trouble): the
 		// next attempt resumes from the checkpoint.
 		log.Warn("mailbox interrupted; it will be resumed", "error", err)
+		span.SetAttributes(attribute.String("mailferry.outcome", "interrupted"))
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
+	traceEnd(span, end)
 	if _, err := s.d.Bus.Publish(ctx, transfer.RunSubject(job.RunID), end, bus.WithID(job.RunID+"-"+key+"-end")); err != nil {
 		log.Warn("cannot record the end of the mailbox; job retried", "error", err)
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
 	_ = msg.Ack()
+}
+
+// traceEnd records on the mailbox's span how it ended and its counts; a
+// failure keeps only the stable code and plain cause, which carry no secret.
+func traceEnd(span trace.Span, end events.Event) {
+	var c transfer.Counts
+	switch e := end.(type) {
+	case transfer.MailboxCompleted:
+		c = e.Counts
+		span.SetAttributes(attribute.String("mailferry.outcome", stateCompleted))
+	case transfer.MailboxFailed:
+		c = e.Counts
+		span.SetAttributes(attribute.String("mailferry.outcome", stateFailed), attribute.String("error.type", e.Code))
+		span.SetStatus(codes.Error, e.Code+": "+e.Cause)
+	case transfer.MailboxCancelled:
+		span.SetAttributes(attribute.String("mailferry.outcome", stateCancelled), attribute.Bool("mailferry.started", e.Started))
+		return
+	}
+	span.SetAttributes(
+		attribute.Int("mailferry.items.copied", c.Copied),
+		attribute.Int("mailferry.items.already_present", c.AlreadyPresent),
+		attribute.Int("mailferry.items.updated", c.Updated),
+		attribute.Int("mailferry.items.deleted", c.Deleted),
+		attribute.Int("mailferry.items.skipped", c.Skipped),
+		attribute.Int("mailferry.items.failed", c.Failed),
+		attribute.Int("mailferry.items.warnings", c.Warnings),
+		attribute.Int64("mailferry.bytes", c.Bytes),
+		attribute.Int("mailferry.folders", c.Folders),
+	)
 }
 
 // transferMailbox returns the event that ends the mailbox, or an error when
@@ -174,15 +211,23 @@ func (s *Service) transferMailbox(ctx context.Context, job transfer.MailboxJob, 
 	prog.publish(ctx, engine.Progress{}, true)
 
 	opts.Cancelled = s.cancelWatch(ctx, job.RunID)
+	opts.OnItem, opts.OnRetry = prog.item, prog.retry
 	cp, err = engine.Run(ctx, srcC, dstC, store, opts, prog.report)
 	var counts transfer.Counts
 	if cp != nil {
 		counts = cp.Counts
 	}
+	if ctx.Err() == nil {
+		// The item ledger is complete before the mailbox's end is told:
+		// a batch that cannot be published makes the mailbox try again.
+		if ferr := prog.flushItems(ctx, true); ferr != nil {
+			return nil, ferr
+		}
+	}
 	switch {
 	case err == nil:
 		log.Info("mailbox completed", "copied", counts.Copied, "already_present", counts.AlreadyPresent,
-			"updated", counts.Updated, "deleted", counts.Deleted, "skipped", counts.Skipped, "failed", counts.Failed)
+			"updated", counts.Updated, "deleted", counts.Deleted, "skipped", counts.Skipped, "failed", counts.Failed, "warnings", counts.Warnings)
 		prog.publishState(ctx, stateCompleted, progress.Completed, counts)
 		return transfer.MailboxCompleted{RunID: job.RunID, ProjectID: job.ProjectID, AccountID: job.AccountID, SourceID: src, Counts: counts}, nil
 	case errors.Is(err, engine.ErrCancelled):
@@ -270,6 +315,69 @@ type progressPub struct {
 	last      time.Time
 	throttled time.Duration
 	latest    engine.Progress
+	// outcomes and retries wait for the next batch (transfer.item_outcomes).
+	outcomes []transfer.ItemOutcome
+	retries  []transfer.Retry
+	// flushing serialises batches, so they go out in order.
+	flushing sync.Mutex
+}
+
+// item keeps an item's outcome for the next batch.
+func (p *progressPub) item(o transfer.ItemOutcome) {
+	p.mu.Lock()
+	p.outcomes = append(p.outcomes, o)
+	p.mu.Unlock()
+}
+
+// retry keeps a retried call for the next batch; the cause is the coded
+// error's plain words, which never carry secrets.
+func (p *progressPub) retry(err error, attempt int, wait time.Duration) {
+	r := transfer.Retry{At: time.Now().UnixMilli(), Code: string(errs.CodeOf(err)), Attempt: attempt, WaitMs: wait.Milliseconds()}
+	if e, ok := errs.As(err); ok {
+		r.Cause = e.Cause
+	} else {
+		r.Cause = "the platform call failed on a transient error"
+	}
+	p.mu.Lock()
+	p.retries = append(p.retries, r)
+	p.mu.Unlock()
+}
+
+// flushItems publishes what waits, in batches of at most
+// transfer.MaxItemsPerBatch items. A batch's id is the hash of its content,
+// so publishing it again after a timeout is deduplicated by the server.
+// What could not be published stays for the next flush; with must set,
+// the error is returned (the mailbox's end must not overtake its ledger).
+func (p *progressPub) flushItems(ctx context.Context, must bool) error {
+	p.flushing.Lock()
+	defer p.flushing.Unlock()
+	for {
+		p.mu.Lock()
+		n := min(len(p.outcomes), transfer.MaxItemsPerBatch)
+		ev := transfer.ItemOutcomes{RunID: p.job.RunID, ProjectID: p.job.ProjectID, AccountID: p.job.AccountID,
+			SourceID: p.job.Pair.SourceID, SourceAddress: p.job.Pair.SourceAddress,
+			Items: slices.Clone(p.outcomes[:n]), Retries: slices.Clone(p.retries)}
+		p.mu.Unlock()
+		if len(ev.Items) == 0 && len(ev.Retries) == 0 {
+			return nil
+		}
+		body, _ := json.Marshal(ev)
+		sum := sha256.Sum256(body)
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, err := p.s.d.Bus.Publish(pctx, transfer.ItemsSubject(p.job.RunID, p.key), ev, bus.WithID("items-"+hex.EncodeToString(sum[:16])))
+		cancel()
+		if err != nil {
+			p.s.log.Debug("item outcomes not published yet", "run_id", p.job.RunID, "mailbox", p.key, "error", err)
+			if must {
+				return fmt.Errorf("transfer: publish item outcomes: %w", err)
+			}
+			return nil
+		}
+		p.mu.Lock()
+		p.outcomes = p.outcomes[n:]
+		p.retries = p.retries[len(ev.Retries):]
+		p.mu.Unlock()
+	}
 }
 
 func (p *progressPub) report(pr engine.Progress) {
@@ -301,6 +409,7 @@ func (p *progressPub) publish(ctx context.Context, pr engine.Progress, force boo
 	ev.Updated, ev.Deleted = pr.Updated, pr.Deleted
 	p.mu.Unlock()
 	p.send(ctx, ev)
+	_ = p.flushItems(ctx, false)
 }
 
 func (p *progressPub) publishState(ctx context.Context, state, health string, c transfer.Counts) {

@@ -81,17 +81,30 @@ type run struct {
 type Board struct {
 	mu        sync.RWMutex
 	window    int
+	rules     Rules
 	runs      map[string]*run
 	byProject map[string]map[string]*run
+	// now is the clock health is judged by (a test's own in tests).
+	now func() time.Time
 }
 
 // New returns an empty board keeping window snapshots per mailbox (at least
-// two, since a rate needs two points).
-func New(window int) *Board {
+// two, since a rate needs two points), judging health by DefaultRules.
+func New(window int) *Board { return NewWithRules(window, DefaultRules) }
+
+// NewWithRules returns an empty board judging health by rules.
+func NewWithRules(window int, rules Rules) *Board {
 	if window < 2 {
 		window = DefaultWindow
 	}
-	return &Board{window: window, runs: map[string]*run{}, byProject: map[string]map[string]*run{}}
+	return &Board{window: window, rules: rules.withDefaults(), runs: map[string]*run{}, byProject: map[string]map[string]*run{}, now: time.Now}
+}
+
+// SetClock replaces the clock health is judged by.
+func (b *Board) SetClock(now func() time.Time) {
+	b.mu.Lock()
+	b.now = now
+	b.mu.Unlock()
 }
 
 // Apply folds one event into the board. at is the event's publication time

@@ -31,19 +31,25 @@ type Totals struct {
 
 // Mailbox is one mailbox of a run as the queries show it.
 type Mailbox struct {
-	RunID         string `json:"runId"`
+	RunID string `json:"runId"`
+	// ProjectID is set in fleet views, which span projects.
+	ProjectID     string `json:"projectId,omitempty"`
 	SourceID      string `json:"sourceId"`
 	SourceAddress string `json:"sourceAddress"`
 	State         string `json:"state"`
-	Health        string `json:"health,omitempty"`
-	RetryAfterMs  int64  `json:"retryAfterMs,omitempty"`
-	Items         int    `json:"items"`
-	Bytes         int64  `json:"bytes"`
-	TotalItems    int    `json:"totalItems,omitempty"`
-	FailedItems   int    `json:"failedItems,omitempty"`
-	Folder        string `json:"folder,omitempty"`
-	Worker        string `json:"worker,omitempty"`
-	Resumed       bool   `json:"resumed,omitempty"`
+	// Health is judged when asked: healthy, throttled (RetryAfterMs is the
+	// platform's wait), slow, stalled, failing or completed; HealthReason
+	// says why when it is not healthy.
+	Health       string `json:"health,omitempty"`
+	HealthReason string `json:"healthReason,omitempty"`
+	RetryAfterMs int64  `json:"retryAfterMs,omitempty"`
+	Items        int    `json:"items"`
+	Bytes        int64  `json:"bytes"`
+	TotalItems   int    `json:"totalItems,omitempty"`
+	FailedItems  int    `json:"failedItems,omitempty"`
+	Folder       string `json:"folder,omitempty"`
+	Worker       string `json:"worker,omitempty"`
+	Resumed      bool   `json:"resumed,omitempty"`
 	// StartedAt, UpdatedAt and FinishedAt are unset until known.
 	StartedAt  *time.Time `json:"startedAt,omitempty"`
 	UpdatedAt  *time.Time `json:"updatedAt,omitempty"`
@@ -129,6 +135,7 @@ func (b *Board) Run(q RunQuery) (Run, error) {
 	if !ok {
 		return Run{}, notFoundRun(q.RunID)
 	}
+	now := b.now()
 	out := Run{RunID: r.id, ProjectID: r.projectID, AccountID: r.accountID, State: r.state, Mode: r.mode,
 		StartedAt: r.startTime(), FinishedAt: ptime(r.finished), Totals: r.totals(), Mailboxes: []Mailbox{}}
 	var match []*mailbox
@@ -156,7 +163,7 @@ func (b *Board) Run(q RunQuery) (Run, error) {
 			match = match[:q.Limit]
 		}
 		for _, m := range match {
-			out.Mailboxes = append(out.Mailboxes, m.view(b.window))
+			out.Mailboxes = append(out.Mailboxes, m.view(b.window, b.rules, now))
 		}
 	}
 	return out, nil
@@ -197,7 +204,7 @@ func (b *Board) Mailbox(runID, sourceID string) (MailboxDetail, error) {
 	if !ok {
 		return MailboxDetail{}, errs.New(errs.NotFound, "run "+runID+" has no progress for mailbox "+sourceID, "check the source mailbox id; a mailbox appears once its worker reports on it")
 	}
-	out := MailboxDetail{Mailbox: m.view(b.window), Snapshots: []Snapshot{}}
+	out := MailboxDetail{Mailbox: m.view(b.window, b.rules, b.now()), Snapshots: []Snapshot{}}
 	for _, s := range m.recent(b.window) {
 		out.Snapshots = append(out.Snapshots, Snapshot{At: s.at.UTC(), Items: s.items, Bytes: s.bytes, TotalItems: s.totalItems,
 			FailedItems: s.failed, Folder: s.folder, Health: s.health, RetryAfterMs: s.retryAfterMs})
@@ -246,7 +253,7 @@ func (m *mailbox) recent(window int) []snapshot {
 	return m.window
 }
 
-func (m *mailbox) view(window int) Mailbox {
+func (m *mailbox) view(window int, rules Rules, now time.Time) Mailbox {
 	v := Mailbox{RunID: m.runID, SourceID: m.sourceID, SourceAddress: m.address, State: m.state,
 		Health: m.cur.health, RetryAfterMs: m.cur.retryAfterMs, Items: m.cur.items, Bytes: m.cur.bytes,
 		TotalItems: m.cur.totalItems, FailedItems: m.cur.failed, Folder: m.cur.folder, Worker: m.worker, Resumed: m.resumed,
@@ -256,10 +263,17 @@ func (m *mailbox) view(window int) Mailbox {
 		v.Health, v.RetryAfterMs = progress.Completed, 0
 	case Failed:
 		v.Health, v.RetryAfterMs = progress.Failing, 0
+		if m.err != nil {
+			v.HealthReason = m.err.Cause
+		}
 	case Cancelled:
 		v.RetryAfterMs = 0
 	case Running:
 		v.ItemsPerMinute, v.BytesPerSecond, v.EtaSeconds = rates(m.recent(window))
+		v.Health, v.HealthReason = rules.judge(m, m.recent(window), now)
+		if v.Health != progress.Throttled {
+			v.RetryAfterMs = 0
+		}
 	}
 	return v
 }

@@ -27,6 +27,11 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/mailferry/mailferry/events"
 	"github.com/mailferry/mailferry/events/transfer"
 	"github.com/mailferry/mailferry/libs/errs"
@@ -41,10 +46,13 @@ var ErrCancelled = errors.New("engine: the run was cancelled")
 // trouble, not the mailbox's, so the caller tries the mailbox again later.
 var ErrCheckpoint = errors.New("engine: checkpoint not saved")
 
-// Item outcomes in the checkpoint's list of items that did not move.
+// Item outcomes in the checkpoint's list of items: those that did not
+// move, and those the destination stored with a warning
+// (platform.CopiedWithWarnings), with what it could not hold.
 const (
-	OutcomeSkipped = "skipped"
-	OutcomeFailed  = "failed"
+	OutcomeSkipped            = "skipped"
+	OutcomeFailed             = "failed"
+	OutcomeCopiedWithWarnings = "copied_with_warnings"
 )
 
 // Options say what to copy and how hard to retry.
@@ -73,6 +81,12 @@ type Options struct {
 	SaveEvery time.Duration
 	// Cancelled is asked between items; nil means never.
 	Cancelled func() bool
+	// OnItem, when set, hears what happened to each item (the item
+	// ledger); it is called from the copying goroutine and must not block.
+	OnItem func(transfer.ItemOutcome)
+	// OnRetry, when set, hears each retry of a failing call: the error,
+	// the attempt about to be made and the wait before it.
+	OnRetry func(err error, attempt int, wait time.Duration)
 }
 
 func (o *Options) defaults() {
@@ -104,8 +118,9 @@ type Checkpoint struct {
 	// Folders by source folder id.
 	Folders map[string]*FolderState `json:"folders"`
 	Counts  transfer.Counts         `json:"counts"`
-	// Items lists items that did not move, with the reason (at most
-	// Options.MaxListed; Counts.Skipped and Failed are exact).
+	// Items lists items that did not move, and items copied with a
+	// warning, with the reason (at most Options.MaxListed;
+	// Counts.Skipped, Failed and Warnings are exact).
 	Items []ListedItem `json:"items,omitempty"`
 	// Done is set once the run finished this mailbox.
 	Done bool `json:"done,omitempty"`
@@ -133,7 +148,8 @@ type FolderState struct {
 	NextDeltaToken string `json:"nextDeltaToken,omitempty"`
 }
 
-// ListedItem is an item that was skipped or failed, and why.
+// ListedItem is an item that was skipped or failed, and why, or one that
+// was copied with a warning, and what the destination did not keep.
 type ListedItem struct {
 	FolderID string `json:"folderId"`
 	Folder   string `json:"folder"`
@@ -430,51 +446,107 @@ func (r *run) copyFolder(ctx context.Context, f platform.Folder) error {
 		}
 	}
 	for {
-		var page platform.ItemPage
-		err := r.call(ctx, func(ctx context.Context) (err error) {
-			page, err = r.src.Items(ctx, r.opts.SourceMailbox, f.ID, fs.PageToken)
-			return err
-		})
-		if err != nil && fs.PageToken != "" && fs.PageToken == fs.DeltaToken && errs.Is(err, errs.Invalid) {
-			// The platform no longer accepts the delta token (expired
-			// sync state): enumerate the folder fully instead.
-			fs.PageToken, fs.LastItemID = "", ""
-			continue
-		}
-		if err != nil {
+		more, err := r.copyPage(ctx, f, fs)
+		if err != nil || !more {
 			return err
 		}
-		skipping := fs.LastItemID != "" && contains(page.Items, fs.LastItemID)
-		for _, ref := range page.Items {
-			if skipping {
-				skipping = ref.ID != fs.LastItemID
-				continue
-			}
-			if r.opts.Cancelled != nil && r.opts.Cancelled() {
-				return ErrCancelled
-			}
-			if err := r.item(ctx, f, fs, ref); err != nil {
-				return err
-			}
-			fs.LastItemID = ref.ID
-			r.progress(0)
-			if time.Since(r.lastSave) >= r.opts.SaveEvery {
-				if err := r.save(ctx); err != nil {
-					return err
-				}
-			}
-		}
-		if page.NextToken != "" {
-			fs.PageToken, fs.LastItemID = page.NextToken, ""
-			if err := r.save(ctx); err != nil {
-				return err
-			}
-			continue
-		}
-		fs.NextDeltaToken = page.DeltaToken
-		fs.PageToken, fs.LastItemID, fs.Done = "", "", true
-		return r.save(ctx)
 	}
+}
+
+// tracer makes the batch spans: one per page of items, under the
+// mailbox's span, with throttling waits and retries as its events. It is
+// asked of the global provider each time, never kept: a tracer taken
+// before the provider is installed would stay with the one installed
+// first.
+func tracer() trace.Tracer { return otel.Tracer("mailferry/transfer") }
+
+// copyPage lists one page of a folder and brings its items over; more says
+// whether the folder has another page. The page is one span whose
+// attributes say what happened to its items.
+func (r *run) copyPage(ctx context.Context, f platform.Folder, fs *FolderState) (more bool, err error) {
+	ctx, span := tracer().Start(ctx, "transfer page", trace.WithAttributes(
+		attribute.String("mailferry.run_id", r.opts.RunID),
+		attribute.String("mailferry.folder_id", f.ID),
+		attribute.String("mailferry.folder", f.Name),
+		attribute.String("mailferry.folder_kind", string(f.Kind)),
+		attribute.Bool("mailferry.resumed", fs.LastItemID != ""),
+	))
+	before, listed := r.cp.Counts, 0
+	defer func() {
+		c := r.cp.Counts
+		span.SetAttributes(
+			attribute.Int("mailferry.items.listed", listed),
+			attribute.Int("mailferry.items.copied", c.Copied-before.Copied),
+			attribute.Int("mailferry.items.already_present", c.AlreadyPresent-before.AlreadyPresent),
+			attribute.Int("mailferry.items.updated", c.Updated-before.Updated),
+			attribute.Int("mailferry.items.deleted", c.Deleted-before.Deleted),
+			attribute.Int("mailferry.items.skipped", c.Skipped-before.Skipped),
+			attribute.Int("mailferry.items.failed", c.Failed-before.Failed),
+			attribute.Int64("mailferry.bytes", c.Bytes-before.Bytes),
+			attribute.Bool("mailferry.last_page", err == nil && !more),
+		)
+		SpanError(span, err)
+		span.End()
+	}()
+	var page platform.ItemPage
+	err = r.call(ctx, func(ctx context.Context) (err error) {
+		page, err = r.src.Items(ctx, r.opts.SourceMailbox, f.ID, fs.PageToken)
+		return err
+	})
+	if err != nil && fs.PageToken != "" && fs.PageToken == fs.DeltaToken && errs.Is(err, errs.Invalid) {
+		// The platform no longer accepts the delta token (expired
+		// sync state): enumerate the folder fully instead.
+		span.AddEvent("delta token refused; enumerating the folder fully")
+		fs.PageToken, fs.LastItemID = "", ""
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	listed = len(page.Items)
+	skipping := fs.LastItemID != "" && contains(page.Items, fs.LastItemID)
+	for _, ref := range page.Items {
+		if skipping {
+			skipping = ref.ID != fs.LastItemID
+			continue
+		}
+		if r.opts.Cancelled != nil && r.opts.Cancelled() {
+			return false, ErrCancelled
+		}
+		if err := r.item(ctx, f, fs, ref); err != nil {
+			return false, err
+		}
+		fs.LastItemID = ref.ID
+		r.progress(0)
+		if time.Since(r.lastSave) >= r.opts.SaveEvery {
+			if err := r.save(ctx); err != nil {
+				return false, err
+			}
+		}
+	}
+	if page.NextToken != "" {
+		fs.PageToken, fs.LastItemID = page.NextToken, ""
+		return true, r.save(ctx)
+	}
+	fs.NextDeltaToken = page.DeltaToken
+	fs.PageToken, fs.LastItemID, fs.Done = "", "", true
+	return false, r.save(ctx)
+}
+
+// SpanError marks span failed with the error's stable code and plain
+// cause, never its full text: only coded causes are known to be free of
+// secrets. A cancelled run is not a failure of the span.
+func SpanError(span trace.Span, err error) {
+	if err == nil || errors.Is(err, ErrCancelled) {
+		return
+	}
+	code := errs.CodeOf(err)
+	msg := string(code)
+	if e, ok := errs.As(err); ok {
+		msg += ": " + e.Cause
+	}
+	span.SetAttributes(attribute.String("error.type", string(code)))
+	span.SetStatus(codes.Error, msg)
 }
 
 func contains(refs []platform.ItemRef, id string) bool {
@@ -515,11 +587,13 @@ func (r *run) item(ctx context.Context, f platform.Folder, fs *FolderState, ref 
 		}
 		if len(here) > 0 {
 			r.cp.Counts.Deleted++
+			r.outcome(f, ref, transfer.OutcomeDeleted, nil, "", nil)
 		}
 		return nil
 	}
 	if keep, ok := current(copies, fs.DestinationID, ref.ChangeKey); ok {
 		r.cp.Counts.AlreadyPresent++
+		r.outcome(f, ref, transfer.OutcomeAlreadyPresent, nil, keep.ID, nil)
 		// More than one copy is what a run stopped between writing a new
 		// version and deleting the old one leaves behind.
 		return r.delete(ctx, copies, keep.ID)
@@ -543,6 +617,7 @@ func (r *run) item(ctx context.Context, f platform.Folder, fs *FolderState, ref 
 		// read decides.
 		if keep, ok := current(copies, fs.DestinationID, version); ok {
 			r.cp.Counts.AlreadyPresent++
+			r.outcome(f, ref, transfer.OutcomeAlreadyPresent, nil, keep.ID, &item)
 			return r.delete(ctx, copies, keep.ID)
 		}
 	}
@@ -550,6 +625,12 @@ func (r *run) item(ctx context.Context, f platform.Folder, fs *FolderState, ref 
 		return r.list(f, ref, OutcomeSkipped, tooLarge(item.size(), r.limit))
 	}
 	id, err := r.write(ctx, fs.DestinationID, item, marker)
+	var warning error
+	if id != "" && platform.IsWarning(err) {
+		// Stored, with a loss the destination reported: a copy like any
+		// other, listed with what it lacks.
+		warning, err = err, nil
+	}
 	if handled, lerr := r.itemError(f, ref, err); handled {
 		return lerr
 	}
@@ -557,12 +638,21 @@ func (r *run) item(ctx context.Context, f platform.Folder, fs *FolderState, ref 
 	if err := r.delete(ctx, copies, id); err != nil {
 		return err
 	}
+	done := transfer.OutcomeCopied
 	if len(copies) > 0 {
 		r.cp.Counts.Updated++
+		done = transfer.OutcomeUpdated
 	} else {
 		r.cp.Counts.Copied++
 	}
+	if warning != nil {
+		done = OutcomeCopiedWithWarnings
+	}
+	r.outcome(f, ref, done, warning, id, &item)
 	r.cp.Counts.Bytes += item.size()
+	if warning != nil {
+		return r.list(f, ref, OutcomeCopiedWithWarnings, warning)
+	}
 	return nil
 }
 
@@ -675,12 +765,20 @@ func tooLarge(size, limit int64) error {
 		"move the item by hand or reduce its attachments")
 }
 
-// list counts an item that did not move and records why.
+// list counts an item that did not move, or was copied with a warning,
+// and records why.
 func (r *run) list(f platform.Folder, ref platform.ItemRef, outcome string, err error) error {
-	if outcome == OutcomeSkipped {
+	switch outcome {
+	case OutcomeSkipped:
 		r.cp.Counts.Skipped++
-	} else {
+	case OutcomeCopiedWithWarnings:
+		r.cp.Counts.Warnings++
+	default:
 		r.cp.Counts.Failed++
+	}
+	if outcome != OutcomeCopiedWithWarnings {
+		// A copy with warnings was told to OnItem when it was written.
+		r.outcome(f, ref, outcome, err, "", nil)
 	}
 	if len(r.cp.Items) >= r.opts.MaxListed {
 		return nil
@@ -694,6 +792,32 @@ func (r *run) list(f platform.Folder, ref platform.ItemRef, outcome string, err 
 		Outcome: outcome, Code: string(errs.CodeOf(err)), Reason: reason,
 	})
 	return nil
+}
+
+// outcome tells Options.OnItem what happened to an item; err gives the
+// code and reason of one that did not move (or of a copy's warning), c the
+// content when it was read.
+func (r *run) outcome(f platform.Folder, ref platform.ItemRef, outcome string, err error, dstID string, c *content) {
+	if r.opts.OnItem == nil {
+		return
+	}
+	o := transfer.ItemOutcome{FolderID: f.ID, Folder: f.Name, ItemID: ref.ID, Kind: string(ref.Kind), Outcome: outcome,
+		DestinationID: dstID, Size: ref.Size, At: time.Now().UnixMilli()}
+	if c != nil {
+		data := c.std.Content
+		if c.native != nil {
+			data = c.native.Data
+		}
+		sum := sha256.Sum256(data)
+		o.ContentHash, o.Size = hex.EncodeToString(sum[:]), int64(len(data))
+	}
+	if err != nil {
+		o.Code, o.Reason = string(errs.CodeOf(err)), err.Error()
+		if e, ok := errs.As(err); ok {
+			o.Reason = e.Cause
+		}
+	}
+	r.opts.OnItem(o)
 }
 
 func (r *run) progress(throttled time.Duration) {
@@ -746,12 +870,22 @@ func (r *run) call(ctx context.Context, op func(context.Context) error) error {
 				wait = time.Second
 			}
 			r.progress(wait)
+			trace.SpanFromContext(ctx).AddEvent("throttled", trace.WithAttributes(
+				attribute.Int64("mailferry.retry_after_ms", wait.Milliseconds()),
+				attribute.Int("mailferry.throttles", throttles)))
 		} else {
 			if !retryable(err) || attempts >= r.opts.Retries {
 				return err
 			}
 			wait = min(r.opts.Backoff<<attempts, 30*time.Second)
 			attempts++
+			trace.SpanFromContext(ctx).AddEvent("retry", trace.WithAttributes(
+				attribute.String("error.type", string(errs.CodeOf(err))),
+				attribute.Int("mailferry.attempt", attempts),
+				attribute.Int64("mailferry.wait_ms", wait.Milliseconds())))
+			if r.opts.OnRetry != nil {
+				r.opts.OnRetry(err, attempts, wait)
+			}
 		}
 		t := time.NewTimer(wait)
 		select {

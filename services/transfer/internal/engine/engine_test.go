@@ -733,3 +733,61 @@ func TestDeletionOnlyInItsFolder(t *testing.T) {
 		f.assertExact(t, all)
 	}
 }
+
+// TestCopiedWithWarningsIsCountedAndListed: an item the destination stores
+// but cannot hold whole (the memory platform's WarnOn fault stands for
+// Microsoft 365 and a contact field it has no place for) is a copy, counted
+// in Copied and in Warnings, and listed with what was not kept; a re-run
+// finds it present, and a new version of it warns again.
+func TestCopiedWithWarningsIsCountedAndListed(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 20)
+	ctx := context.Background()
+	contacts, ok := f.src.FolderByRole(f.srcID, platform.RoleContacts)
+	if !ok {
+		t.Fatal("the source has no contacts folder")
+	}
+	card := "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Ada Overflow\r\nEMAIL:a@example.org\r\nX-UNHELD:kept in the notes\r\nEND:VCARD\r\n"
+	ref, err := f.src.AddItem(ctx, f.srcID, contacts.ID, platform.Item{Ref: platform.ItemRef{Kind: platform.Contact},
+		ContentType: platform.ContentVCard, Content: []byte(card)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.dst.SetFaults(memory.Faults{WarnOn: "X-UNHELD"})
+	cp, err := Run(ctx, f.src, f.dst, &MemStore{}, f.opts("r1", events.ModeFull), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.Counts.Copied != 21 || cp.Counts.Warnings != 1 || cp.Counts.Failed != 0 || cp.Counts.Skipped != 0 {
+		t.Fatalf("counts %+v, want 21 copied of which 1 with a warning", cp.Counts)
+	}
+	if len(cp.Items) != 1 {
+		t.Fatalf("listed items %+v, want the one copied with a warning", cp.Items)
+	}
+	it := cp.Items[0]
+	if it.ItemID != ref.ID || it.Outcome != OutcomeCopiedWithWarnings || it.Code != string(platform.CopiedWithWarnings) ||
+		!strings.Contains(it.Reason, "X-UNHELD") || it.FolderID != contacts.ID {
+		t.Fatalf("listed item %+v", it)
+	}
+	f.assertExact(t, all)
+
+	store := &MemStore{}
+	cp, err = Run(ctx, f.src, f.dst, store, f.opts("r2", events.ModeFull), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.Counts.AlreadyPresent != 21 || cp.Counts.Warnings != 0 || len(cp.Items) != 0 {
+		t.Fatalf("re-run: counts %+v, items %+v", cp.Counts, cp.Items)
+	}
+	f.userEdit(t, ref, func(it *platform.Item) {
+		it.Content = bytes.Replace(it.Content, []byte("Ada Overflow"), []byte("Ada Overflow-Smith"), 1)
+	})
+	cp, err = Run(ctx, f.src, f.dst, store, f.opts("r3", events.ModeFull), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.Counts.Updated != 1 || cp.Counts.Warnings != 1 || len(cp.Items) != 1 || cp.Items[0].Outcome != OutcomeCopiedWithWarnings {
+		t.Fatalf("changed item: counts %+v, items %+v", cp.Counts, cp.Items)
+	}
+	f.assertExact(t, all)
+}
