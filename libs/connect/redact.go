@@ -99,6 +99,13 @@ func (r redacting) Stats(ctx context.Context, mailboxID string) (platform.Stats,
 	return s, r.scrub(err)
 }
 
+// EstimateStats forwards the connector's estimate, or its exact Stats when
+// it has none.
+func (r redacting) EstimateStats(ctx context.Context, mailboxID string) (platform.Stats, error) {
+	out, err := platform.EstimateStats(ctx, r.c, mailboxID)
+	return out, r.scrub(err)
+}
+
 func (r redacting) EnsureFolder(ctx context.Context, mailboxID string, f platform.Folder) (platform.Folder, error) {
 	out, err := r.c.EnsureFolder(ctx, mailboxID, f)
 	return out, r.scrub(err)

@@ -167,6 +167,24 @@ type Placed struct {
 	Version string `json:"version,omitempty"`
 }
 
+// Estimator gives a mailbox's counts cheaply, for the progress totals of a
+// mailbox being moved; Stats stays the exact answer discovery reports. A
+// platform whose exact count reads every item (Gmail, where a message's
+// folder comes from its labels) implements it so that copying need not wait
+// for a full read first.
+type Estimator interface {
+	EstimateStats(ctx context.Context, mailboxID string) (Stats, error)
+}
+
+// EstimateStats asks src for an estimate when it can give one, else for
+// its exact Stats.
+func EstimateStats(ctx context.Context, src Source, mailboxID string) (Stats, error) {
+	if e, ok := src.(Estimator); ok {
+		return e.EstimateStats(ctx, mailboxID)
+	}
+	return src.Stats(ctx, mailboxID)
+}
+
 // Destination writes a platform. Every write is idempotent: EnsureFolder
 // returns an existing folder of the same parent and name (or role), and
 // WriteItem stores a migration marker and the source's version

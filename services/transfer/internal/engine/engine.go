@@ -273,7 +273,8 @@ func (r *run) mailbox(ctx context.Context) error {
 	r.limit = r.dst.Limits().MaxItemBytes
 	var stats platform.Stats
 	if err := r.call(ctx, func(ctx context.Context) (err error) {
-		stats, err = r.src.Stats(ctx, r.opts.SourceMailbox)
+		// Only the progress totals need it: an estimate will do.
+		stats, err = platform.EstimateStats(ctx, r.src, r.opts.SourceMailbox)
 		return err
 	}); err != nil {
 		return err

@@ -791,3 +791,45 @@ func TestCopiedWithWarningsIsCountedAndListed(t *testing.T) {
 	}
 	f.assertExact(t, all)
 }
+
+// estimating is a source whose exact Stats is expensive and whose estimate
+// is cheap, as with Gmail.
+type estimating struct {
+	*memory.Tenant
+	exact atomic.Int64
+}
+
+func (e *estimating) Stats(ctx context.Context, mb string) (platform.Stats, error) {
+	e.exact.Add(1)
+	return e.Tenant.Stats(ctx, mb)
+}
+
+func (e *estimating) EstimateStats(ctx context.Context, mb string) (platform.Stats, error) {
+	st, err := e.Tenant.Stats(ctx, mb)
+	st.Mail += 5 // an estimate, visibly not the exact count
+	return st, err
+}
+
+// TestProgressTotalComesFromTheEstimate: a mailbox starts copying on the
+// source's estimate rather than waiting for an exact count.
+func TestProgressTotalComesFromTheEstimate(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 30)
+	src := &estimating{Tenant: f.src}
+	var first Progress
+	seen := false
+	if _, err := Run(context.Background(), src, f.dst, &MemStore{}, f.opts("r1", events.ModeFull), func(p Progress) {
+		if !seen {
+			first, seen = p, true
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if first.TotalItems != 35 {
+		t.Errorf("first progress total %d, want the estimate's 35", first.TotalItems)
+	}
+	if n := src.exact.Load(); n != 0 {
+		t.Errorf("the exact Stats was asked %d times during the copy", n)
+	}
+	f.assertExact(t, all)
+}
