@@ -1,7 +1,7 @@
 # mailferry: the two commands are `make run` and `make test`.
 SHELL := /bin/bash
 GO ?= go
-SERVICES := project discovery mapping billing transfer telemetry exporter mailferry
+SERVICES := project discovery mapping billing transfer telemetry exporter mailferry connector-agent
 PKGS := ./events/... ./libs/... $(patsubst %,./services/%/...,$(SERVICES))
 BIN := bin/mailferry
 # Downloads are cached outside the repository so a fresh clone re-uses them.
@@ -16,7 +16,7 @@ CHDB_VERSION := 26.5.3
 CHDB_DIR := $(MAILFERRY_CACHE)/chdb/$(CHDB_VERSION)
 export CHDB_LIB_PATH ?= $(CHDB_DIR)/libchdb.so
 
-.PHONY: run build test deps chdb fmt-check vet catalog bench clean agent-windows agent-linux
+.PHONY: screenshots run build test deps chdb fmt-check vet catalog bench clean agent-windows agent-linux
 
 ## run: build and start every service in one process with embedded NATS and demo sandbox tenants
 run: chdb build
@@ -32,6 +32,8 @@ deps: chdb
 	@mkdir -p $(MAILFERRY_CACHE)
 	@command -v xmllint >/dev/null || { echo "installing libxml2-utils: xmllint validates the EWS sandbox's traffic against Microsoft's schemas"; \
 	  (apt-get update -q >/dev/null && apt-get install -y -q libxml2-utils >/dev/null) || echo "could not install libxml2-utils: EWS schema checks will say they were skipped"; }
+	@command -v chromium >/dev/null || { echo "installing chromium: the web console's browser tests drive it headless"; \
+	  (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null) || echo "could not install chromium: the console's browser tests will say they were skipped"; }
 	@for m in $$($(GO) list -m -f '{{.Dir}}'); do (cd $$m && $(GO) mod download) || exit 1; done
 
 ## chdb: install libchdb.so of chDB $(CHDB_VERSION) into $(CHDB_DIR) (once; npm fetches it)
@@ -78,6 +80,10 @@ agent-windows:
 ## agent-linux: the connector agent for Linux (amd64) in bin/connector-agent
 agent-linux:
 	cd services/connector-agent && GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(AGENT_LDFLAGS)" -o $(abspath bin/connector-agent) ./cmd/connector-agent
+
+## screenshots: run the console's browser tests writing their pictures to docs/screenshots (the README shows them)
+screenshots: deps
+	MAILFERRY_SCREENSHOTS=docs/screenshots $(GO) test -count=1 -run 'TestConsole' ./services/mailferry/internal/e2e/
 
 ## catalog: regenerate the event catalog docs/events.md
 catalog:

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/mailferry/mailferry/libs/connectors/ews"
+	"github.com/mailferry/mailferry/libs/connectors/google"
 	"github.com/mailferry/mailferry/libs/connectors/m365"
 	"github.com/mailferry/mailferry/libs/errs"
 	"github.com/mailferry/mailferry/libs/platform"
@@ -23,17 +25,22 @@ type SecretReader interface {
 type Opener struct {
 	secrets SecretReader
 	http    *http.Client
+	agents  agentOpener
 }
 
 // NewOpener returns an opener reading secrets from v. hc may be nil.
-func NewOpener(v SecretReader, hc *http.Client) (*Opener, error) {
+func NewOpener(v SecretReader, hc *http.Client, opts ...Option) (*Opener, error) {
 	if v == nil {
 		return nil, errors.New("connect: nil secret reader")
 	}
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Opener{secrets: v, http: hc}, nil
+	o := &Opener{secrets: v, http: hc}
+	for _, opt := range opts {
+		opt(o)
+	}
+	return o, nil
 }
 
 // Open returns a connector for kind with the non-secret fields and the
@@ -41,6 +48,10 @@ func NewOpener(v SecretReader, hc *http.Client) (*Opener, error) {
 func (o *Opener) Open(ctx context.Context, kind platform.Kind, fields map[string]string, vaultRef string) (platform.Connector, error) {
 	if !kind.Valid() {
 		return nil, errs.Field("platform", "unknown platform "+string(kind))
+	}
+	if IsAgent(kind, fields) {
+		// The secrets stay with the agent; the vault holds none.
+		return o.openAgent(kind, fields)
 	}
 	secrets, err := o.secrets.Get(ctx, vaultRef)
 	if err != nil {
@@ -56,6 +67,20 @@ func (o *Opener) Open(ctx context.Context, kind platform.Kind, fields map[string
 		return wrap(c, secrets), nil
 	case platform.M365:
 		c, err := m365.FromCredentials(ctx, creds)
+		if err != nil {
+			return nil, err
+		}
+		return wrap(c, secrets), nil
+	case platform.Google:
+		c, err := google.FromCredentials(ctx, creds)
+		if err != nil {
+			return nil, err
+		}
+		return wrap(c, secrets), nil
+	case platform.Exchange:
+		// Exchange reached directly over HTTPS; one served by an agent
+		// was opened above.
+		c, err := ews.FromCredentials(ctx, creds)
 		if err != nil {
 			return nil, err
 		}

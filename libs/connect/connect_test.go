@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mailferry/mailferry/libs/connect"
+	"github.com/mailferry/mailferry/libs/connectors/google"
 	"github.com/mailferry/mailferry/libs/errs"
 	"github.com/mailferry/mailferry/libs/platform"
 	"github.com/mailferry/mailferry/libs/platform/memory"
@@ -30,7 +31,8 @@ func TestOpen(t *testing.T) {
 	tn.AddMailbox(platform.Mailbox{PrimaryAddress: "a@t.example"})
 	srv := httptest.NewServer(memory.NewHandler(store))
 	defer srv.Close()
-	op, err := connect.NewOpener(secrets{"good": {"token": tn.Token()}, "bad": {"token": "nope"}}, nil)
+	op, err := connect.NewOpener(secrets{"good": {"token": tn.Token()}, "bad": {"token": "nope"},
+		"notakey": {"serviceAccountKey": `{"type":"authorized_user"}`}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,10 +58,18 @@ func TestOpen(t *testing.T) {
 	if _, err := op.Open(ctx, platform.M365, nil, "good"); !errs.Is(err, errs.Invalid) {
 		t.Errorf("m365 without fields: %v, want %s", err, errs.Invalid)
 	}
-	for _, k := range []platform.Kind{platform.Google, platform.Exchange} {
-		if _, err := op.Open(ctx, k, nil, "good"); !errs.Is(err, errs.UnsupportedPlatform) {
-			t.Errorf("%s: %v, want platform_unsupported until its connector lands", k, err)
-		}
+	// So has Google Workspace: without its key it says which secret is
+	// missing, and a key that is no service-account key is refused as
+	// such before anything is called.
+	if _, err := op.Open(ctx, platform.Google, map[string]string{"adminEmail": "admin@t.example"}, "good"); !errs.Is(err, errs.Invalid) || !strings.Contains(err.Error(), "serviceAccountKey") {
+		t.Errorf("google without a key: %v, want %s naming serviceAccountKey", err, errs.Invalid)
+	}
+	if _, err := op.Open(ctx, platform.Google, map[string]string{"adminEmail": "admin@t.example"}, "notakey"); !errs.Is(err, google.CodeKeyMalformed) {
+		t.Errorf("google with a malformed key: %v, want %s", err, google.CodeKeyMalformed)
+	}
+	// Exchange reached directly: without its EWS URL it says so.
+	if _, err := op.Open(ctx, platform.Exchange, map[string]string{"username": "svc"}, "good"); !errs.Is(err, errs.Invalid) || !strings.Contains(err.Error(), "ewsUrl") {
+		t.Errorf("exchange without an EWS URL: %v, want %s naming ewsUrl", err, errs.Invalid)
 	}
 	if _, err := op.Open(ctx, "lotus", nil, "good"); !errs.Is(err, errs.Invalid) {
 		t.Fatalf("unknown platform: %v", err)

@@ -84,7 +84,7 @@ func WithBus(ctx context.Context, name string, b *bus.Bus, cfg Config, log *slog
 	if err != nil {
 		return nil, err
 	}
-	op, err := connect.NewOpener(v, nil)
+	op, err := connect.NewOpener(v, nil, connect.WithAgents(b))
 	if err != nil {
 		return nil, err
 	}

@@ -528,3 +528,49 @@ func TestRequestQuery(t *testing.T) {
 		t.Fatalf("edit before discovery: %+v", out)
 	}
 }
+
+// TestGetFilters: the console's mapping table filters on the server, by
+// text over both sides' addresses and names and by action, with paging
+// and totals over the matches and the project's exception count kept.
+func TestGetFilters(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	h.discover("p1", "run-1", sources, destinations)
+	h.waitSuggested("p1", "run-1")
+	if out := h.edit(project.MappingEditRequested{RequestID: "r1", ProjectID: "p1", Edits: []project.MappingEdit{
+		{Source: "sales@contoso.com", Action: plan.ActionExclude},
+	}}); out.State != plan.RequestApplied {
+		t.Fatalf("exclude sales: %+v", out)
+	}
+	for _, tc := range []struct {
+		name string
+		req  GetRequest
+		want []string
+	}{
+		{"source address, any case", GetRequest{Filter: "ALICE"}, []string{"alice@contoso.com"}},
+		{"destination address", GetRequest{Filter: "robert@"}, []string{"bob@contoso.com"}},
+		{"display name", GetRequest{Filter: "carol king"}, []string{"carol@contoso.com"}},
+		{"domain matches all, exceptions first", GetRequest{Filter: "contoso"}, []string{"dave@contoso.com", "alice@contoso.com", "bob@contoso.com", "carol@contoso.com", "sales@contoso.com"}},
+		{"action", GetRequest{Action: plan.ActionExclude}, []string{"sales@contoso.com"}},
+		{"action and text", GetRequest{Action: plan.ActionMigrate, Filter: "fabrikam"}, []string{"alice@contoso.com", "bob@contoso.com", "carol@contoso.com"}},
+		{"paged matches", GetRequest{Filter: "contoso", Offset: 1, Limit: 2}, []string{"alice@contoso.com", "bob@contoso.com"}},
+		{"no match", GetRequest{Filter: "nobody"}, []string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.req.ProjectID = "p1"
+			got := h.mustGet(tc.req)
+			if !reflect.DeepEqual(sourcesOf(got.Entries), tc.want) {
+				t.Fatalf("entries %v, want %v", sourcesOf(got.Entries), tc.want)
+			}
+			if tc.req.Limit == 0 && got.Total != len(tc.want) {
+				t.Fatalf("total %d, want %d", got.Total, len(tc.want))
+			}
+			if got.Exceptions != 1 {
+				t.Fatalf("exceptions %d, want the project's 1 whatever the filter", got.Exceptions)
+			}
+		})
+	}
+	if _, err := h.get(GetRequest{ProjectID: "p1", Action: "teleport"}); !errs.Is(err, errs.Invalid) {
+		t.Fatalf("unknown action: %v, want invalid_input", err)
+	}
+}

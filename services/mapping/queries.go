@@ -11,6 +11,7 @@ import (
 	"github.com/mailferry/mailferry/events/mapping"
 	"github.com/mailferry/mailferry/libs/bus"
 	"github.com/mailferry/mailferry/libs/errs"
+	"github.com/mailferry/mailferry/libs/platform"
 	"github.com/mailferry/mailferry/services/mapping/internal/mapcsv"
 	"github.com/mailferry/mailferry/services/mapping/internal/plan"
 )
@@ -19,7 +20,13 @@ import (
 type GetRequest struct {
 	ProjectID      string `json:"projectId"`
 	ExceptionsOnly bool   `json:"exceptionsOnly,omitempty"`
-	Offset         int    `json:"offset,omitempty"`
+	// Filter keeps entries whose source or destination address or display
+	// name contains it (case-insensitive); Action keeps one action. Both
+	// serve the console's table of tens of thousands of mailboxes, which
+	// must never download them all to show one page.
+	Filter string `json:"filter,omitempty"`
+	Action string `json:"action,omitempty"`
+	Offset int    `json:"offset,omitempty"`
 	// Limit is the page size; 0 means Config.MaxPage, larger is capped.
 	Limit int `json:"limit,omitempty"`
 }
@@ -118,6 +125,11 @@ func (s *Service) queryGet(_ context.Context, raw json.RawMessage) (any, error) 
 	if req.Limit < 0 {
 		return nil, errs.Field("limit", "the limit cannot be negative")
 	}
+	switch req.Action {
+	case "", plan.ActionMigrate, plan.ActionExclude, plan.ActionCreate:
+	default:
+		return nil, errs.Field("action", "action must be migrate, exclude or create")
+	}
 	if req.Limit == 0 || req.Limit > s.cfg.MaxPage {
 		req.Limit = s.cfg.MaxPage
 	}
@@ -134,12 +146,30 @@ func (s *Service) queryGet(_ context.Context, raw json.RawMessage) (any, error) 
 	if req.ExceptionsOnly {
 		list = sorted[:exceptions]
 	}
+	if req.Filter = strings.ToLower(strings.TrimSpace(req.Filter)); req.Filter != "" || req.Action != "" {
+		list = filterEntries(list, req.Filter, req.Action)
+	}
 	lo := min(req.Offset, len(list))
 	hi := min(lo+req.Limit, len(list))
 	page := make([]mapping.Entry, hi-lo)
 	copy(page, list[lo:hi])
 	return GetResponse{ProjectID: req.ProjectID, RunID: st.RunID, Total: len(list), Exceptions: exceptions,
 		Offset: req.Offset, Limit: req.Limit, Entries: page}, nil
+}
+
+// filterEntries keeps the entries matching a lower-cased filter text and
+// an action; it returns a new slice, leaving the read model's untouched.
+func filterEntries(list []mapping.Entry, filter, action string) []mapping.Entry {
+	has := func(m platform.Mailbox) bool {
+		return strings.Contains(strings.ToLower(m.PrimaryAddress), filter) || strings.Contains(strings.ToLower(m.DisplayName), filter)
+	}
+	var out []mapping.Entry
+	for _, e := range list {
+		if (action == "" || e.Action == action) && (filter == "" || has(e.Source) || has(e.Destination)) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func (s *Service) queryRunnable(_ context.Context, raw json.RawMessage) (any, error) {

@@ -54,6 +54,11 @@ func (s *Service) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	r.Get("/api/openapi.json", s.serveOpenAPI)
+	s.consoleRoutes(r)
+	for _, rt := range s.agentRoutes() {
+		// Agents authenticate themselves (agents.go), not with API keys.
+		r.Method(rt.method, rt.path, rt.handler)
+	}
 	r.Group(func(r chi.Router) {
 		r.Use(s.authenticate)
 		for _, rt := range s.routes() {
@@ -537,7 +542,7 @@ func statusOf(c errs.Code) int {
 	// is wrong with the caller's tenant or credentials, not with mailferry.
 	if i := strings.IndexByte(string(c), '_'); i > 0 {
 		switch string(c)[:i] {
-		case "m365", "google", "exchange":
+		case "m365", "google", "exchange", "agent":
 			return http.StatusUnprocessableEntity
 		}
 	}

@@ -40,8 +40,11 @@ var credentialSpecs = map[platform.Kind]credentialSpec{
 	platform.M365: {fields: []string{"tenantId", "clientId"}, secrets: []string{"clientSecret", "certificate"}, anyOf: true,
 		optional:  []string{"usageLocation", "maxConcurrentPerMailbox", "graphBaseUrl", "authorityUrl", "caPem"},
 		endpoints: []string{"graphBaseUrl", "authorityUrl", "caPem"}},
-	platform.Google:   {fields: []string{"adminEmail"}, secrets: []string{"serviceAccountKey"}},
-	platform.Exchange: {fields: []string{"ewsUrl", "username"}, secrets: []string{"password"}},
+	platform.Google: {fields: []string{"adminEmail"}, secrets: []string{"serviceAccountKey"},
+		optional:  []string{"clientId", "labelMode", "maxConcurrentPerMailbox", "endpoint", "tokenUrl", "caPem"},
+		endpoints: []string{"endpoint", "tokenUrl", "caPem"}},
+	platform.Exchange: {fields: []string{"ewsUrl", "username"}, secrets: []string{"password"},
+		optional: []string{"auth", "certFingerprint", "mailboxes", "sampleMailbox", "maxConcurrentPerMailbox"}},
 }
 
 type credentialsRequest struct {
@@ -76,7 +79,7 @@ func (s *Service) setCredentials(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	if err := validateCredentials(kind, req, s.cfg.AllowSandbox); err != nil {
+	if err := s.validateSide(p, kind, req); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -144,6 +147,9 @@ func validateCredentials(kind platform.Kind, req credentialsRequest, allowSandbo
 	if have == 0 {
 		return errs.Field("secrets", "give one of "+strings.Join(spec.secrets, ", "))
 	}
+	if kind == platform.Google {
+		return checkGoogleCredentials(req)
+	}
 	return nil
 }
 
@@ -175,7 +181,8 @@ func (s *Service) getCredentials(w http.ResponseWriter, r *http.Request) {
 }
 
 // setupM365 is the guided setup of a Microsoft 365 app registration: the
-// permissions by name, the manifest fragment and the admin-consent link.
+// permissions by name, the manifest fragment and the admin-consent link,
+// and the optional permissions of full fidelity with what each one buys.
 func (s *Service) setupM365(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	writeJSON(w, http.StatusOK, m365.SetupGuide(q.Get("tenantId"), q.Get("clientId")))
@@ -208,9 +215,15 @@ func (s *Service) verifyCredentials(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	out := map[string]any{"ok": len(res.Missing) == 0, "platform": kind, "side": side, "granted": nonNil(res.Granted), "missing": nonNil(res.Missing)}
+	out := map[string]any{"ok": len(res.Missing) == 0, "platform": kind, "side": side, "granted": nonNil(res.Granted), "missing": nonNil(res.Missing),
+		"missingOptional": nonNil(res.MissingOptional)}
 	if len(res.Missing) > 0 {
 		out["action"] = "grant the missing permissions to the app (" + strings.Join(res.Missing, ", ") + ") and have an administrator consent again, then verify again"
+	}
+	if len(res.MissingOptional) > 0 {
+		// Optional permissions never fail the check; say what they buy
+		// where the platform's guide says it.
+		out["optionalNote"] = "not needed to migrate; granting " + strings.Join(res.MissingOptional, ", ") + " enables more (see the optional list of the setup guide)"
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -223,7 +236,7 @@ func (s *Service) discoveryResults(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	req := map[string]any{"projectId": p.ID}
-	for _, k := range []string{"runId", "side", "sort", "filter"} {
+	for _, k := range []string{"runId", "side", "sort", "order", "filter"} {
 		if v := q.Get(k); v != "" {
 			req[k] = v
 		}
@@ -293,6 +306,11 @@ func (s *Service) getMapping(w http.ResponseWriter, r *http.Request) {
 	req := map[string]any{"projectId": p.ID}
 	if r.URL.Query().Get("exceptionsOnly") == "true" {
 		req["exceptionsOnly"] = true
+	}
+	for _, k := range []string{"filter", "action"} {
+		if v := strings.TrimSpace(r.URL.Query().Get(k)); v != "" {
+			req[k] = v
+		}
 	}
 	if err := pagingInto(r, req); err != nil {
 		writeErr(w, err)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/mailferry/mailferry/events"
@@ -47,6 +48,12 @@ type Service struct {
 	ready chan struct{}
 	addr  chan string
 	fol   *bus.Follower
+	// agents are the outbound connector agents (agents.go).
+	agents *agentState
+	// stopping is closed when the HTTP server shuts down, ending the open
+	// event streams (events.go) that would otherwise hold it up.
+	stopping chan struct{}
+	stopOnce sync.Once
 }
 
 // New returns the service.
@@ -58,7 +65,7 @@ func New(d *svc.Deps, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{d: d, cfg: cfg, model: model.New(), runs: runs, ready: make(chan struct{}), addr: make(chan string, 1)}, nil
+	return &Service{d: d, cfg: cfg, model: model.New(), runs: runs, ready: make(chan struct{}), addr: make(chan string, 1), agents: newAgentState(), stopping: make(chan struct{})}, nil
 }
 
 // Addr returns the address the API listens on, once it listens.
@@ -74,11 +81,17 @@ func (s *Service) Addr(ctx context.Context) (string, error) {
 
 // Run serves the API and the approval reactors until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	fol, err := s.d.Bus.Follow(ctx, model.Streams, s.model.Apply)
+	if err := s.startAgents(ctx); err != nil {
+		return err
+	}
+	fol, err := s.d.Bus.Follow(ctx, model.Streams, s.apply)
 	if err != nil {
 		return err
 	}
 	s.fol = fol
+	if err := s.serveAgentQuery(); err != nil {
+		return err
+	}
 	if err := s.d.Bus.Handle(bus.Consumer{Name: "project-runs", Stream: "PROJECT", Subject: []string{"project.run.>"}, Parallel: 4}, s.onRunEvent); err != nil {
 		return err
 	}
@@ -91,6 +104,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.addr <- ln.Addr().String()
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(s.stopStreams)
 	errc := make(chan error, 2)
 	go func() { errc <- s.d.Bus.Run(ctx) }()
 	go func() {
@@ -103,6 +117,7 @@ func (s *Service) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
+	s.stopStreams()
 	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shut)

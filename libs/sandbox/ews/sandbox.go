@@ -213,6 +213,22 @@ func (s *Sandbox) StartOn(addr string) error {
 	if err != nil {
 		return fmt.Errorf("ews sandbox: listen on %s: %w", addr, err)
 	}
+	return s.serve(ln, host)
+}
+
+// StartListener serves HTTPS on a listener the caller opened: one in
+// another network namespace, or one that watches who connects. The
+// certificate names 127.0.0.1, ::1, localhost, the server's name and the
+// listener's host.
+func (s *Sandbox) StartListener(ln net.Listener) error {
+	host, _, err := net.SplitHostPort(ln.Addr().String())
+	if err != nil {
+		return fmt.Errorf("ews sandbox: listener address %q: %w", ln.Addr(), err)
+	}
+	return s.serve(ln, host)
+}
+
+func (s *Sandbox) serve(ln net.Listener, host string) error {
 	leaf, err := s.makeLeaf(host)
 	if err != nil {
 		ln.Close()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +18,9 @@ type budget struct {
 	balance  time.Duration
 	at       time.Time
 	started  bool
+	// admitted and refused count the budget's requests, for benchmarks
+	// that report how much of a budget a client used.
+	admitted, refused int
 }
 
 type budgets struct {
@@ -45,6 +49,7 @@ func (s *Sandbox) admit(key string) (release func(), fault *soap.Fault) {
 	now := time.Now()
 	if l.MaxConcurrency > 0 && bg.inflight >= l.MaxConcurrency {
 		s.throttled.Add(1)
+		bg.refused++
 		msg := fmt.Sprintf("This operation exceeds the throttling budget for policy part 'MaxConcurrency', policy value '%d',  Budget type: 'Ews'.  Suggested backoff time %d ms.",
 			l.MaxConcurrency, l.ConcurrencyBackOff.Milliseconds())
 		f := &soap.Fault{ResponseCode: "ErrorServerBusy",
@@ -65,6 +70,7 @@ func (s *Sandbox) admit(key string) (release func(), fault *soap.Fault) {
 		bg.at = now
 		if bg.balance < l.RequestCost {
 			s.throttled.Add(1)
+			bg.refused++
 			wait := time.Duration(math.MaxInt64)
 			if rate > 0 {
 				wait = time.Duration(float64(l.RequestCost-bg.balance) / rate)
@@ -77,9 +83,44 @@ func (s *Sandbox) admit(key string) (release func(), fault *soap.Fault) {
 		bg.balance -= l.RequestCost
 	}
 	bg.inflight++
+	bg.admitted++
 	return func() {
 		b.mu.Lock()
 		bg.inflight--
 		b.mu.Unlock()
 	}, nil
+}
+
+// BudgetUse is what one throttling budget admitted and refused so far,
+// and its balance of server time now (Limits.Burst for a budget not used
+// yet).
+type BudgetUse struct {
+	Admitted, Refused int
+	Balance           time.Duration
+}
+
+// Budget reports the budget of the account username acting for mailbox
+// (an SMTP address, through impersonation), or of the account itself when
+// mailbox is empty.
+func (s *Sandbox) Budget(username, mailbox string) BudgetUse {
+	key := strings.ToLower(username)
+	if mailbox != "" {
+		key += "|" + strings.ToLower(mailbox)
+	}
+	s.mu.Lock()
+	l := s.limits
+	s.mu.Unlock()
+	b := &s.budgets
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	bg := b.m[key]
+	if bg == nil {
+		return BudgetUse{Balance: l.Burst}
+	}
+	u := BudgetUse{Admitted: bg.admitted, Refused: bg.refused, Balance: bg.balance}
+	if bg.started {
+		rate := float64(l.RechargePerHour) / float64(time.Hour)
+		u.Balance = min(l.Burst, bg.balance+time.Duration(float64(time.Since(bg.at))*rate))
+	}
+	return u
 }

@@ -26,7 +26,7 @@ Platform:
   mailferry up                         run every service in this process (embedded NATS, demo sandbox)
   mailferry serve SERVICE              run one service (project, discovery, mapping, billing, transfer, telemetry)
   mailferry services                   list the services
-  mailferry sandbox m365|google [--addr HOST:PORT] [--seed N] [--users N] [--messages N]
+  mailferry sandbox m365|google|exchange [--addr HOST:PORT] [--seed N] [--users N] [--messages N]
                                        serve a Microsoft 365 (Graph) sandbox tenant over HTTPS; prints its
                                        base URL, authority, CA file and working credentials as JSON on line 1
   mailferry version
@@ -52,6 +52,13 @@ API client (MAILFERRY_API_URL, default http://127.0.0.1:8080; MAILFERRY_API_KEY)
   mailferry mapping import PROJECT FILE
   mailferry run start PROJECT --mode discovery|prestage|full|delta [--no-calendar] [--no-contacts] [--mailbox ADDR ...] [--wait]
   mailferry run list PROJECT | show RUN | cancel RUN | progress RUN [--wait]
+  mailferry log PROJECT MAILBOX [--level info|warning|error] [--from T] [--to T] [--run RUN] [--offset N] [--limit N] [--json]
+                                       a mailbox's chronological log (MAILBOX: source address or id)
+  mailferry report PROJECT [--format csv|json] [--mailbox M] [--run RUN] [--out FILE]
+                                       reconciliation: per folder source vs destination, every item not copied
+  mailferry fleet [--health stalled,failing,...]      mailboxes of the account's runs that need attention now
+  mailferry sql "SELECT ..." [--json]  read-only SQL (docs/analytics.md): on MAILFERRY_CLICKHOUSE_DSN directly,
+                                       else through the API with the operator key
   mailferry openapi
 
 Secrets given with --secret end up in your shell history; prefer --secrets-file.
@@ -157,6 +164,10 @@ func need(pos []string, n int, what string) error {
 }
 
 func (c *cli) dispatch(ctx context.Context, args []string) error {
+	switch args[0] {
+	case "log", "report", "sql", "fleet":
+		return c.analyticsCommand(ctx, args[0], args[1:])
+	}
 	cmd := args[0]
 	sub := ""
 	rest := args[1:]

@@ -9,6 +9,7 @@ import (
 	"github.com/mailferry/mailferry/libs/svc"
 	"github.com/mailferry/mailferry/services/billing"
 	"github.com/mailferry/mailferry/services/discovery"
+	"github.com/mailferry/mailferry/services/exporter"
 	"github.com/mailferry/mailferry/services/mapping"
 	"github.com/mailferry/mailferry/services/project"
 	"github.com/mailferry/mailferry/services/telemetry"
@@ -40,6 +41,8 @@ func runnerFor(name string) (runner, error) {
 		return build(telemetry.New), nil
 	case "transfer":
 		return build(transfer.New), nil
+	case "exporter":
+		return build(exporter.New), nil
 	}
 	return nil, fmt.Errorf("no service called %q; services are %v", name, ServiceNames())
 }

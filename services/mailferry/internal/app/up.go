@@ -257,6 +257,7 @@ func fileSecretValue() (string, error) {
 func printBanner(w io.Writer, api, natsURL, dataDir string, demo *demoInfo) {
 	fmt.Fprintf(w, "\nmailferry is up.\n\n")
 	fmt.Fprintf(w, "  API:      %s   (OpenAPI: %s/api/openapi.json)\n", api, api)
+	fmt.Fprintf(w, "  Console:  %s/console/   (sign in with an API key)\n", api)
 	fmt.Fprintf(w, "  NATS:     %s   (embedded JetStream; other processes may join with MAILFERRY_NATS_URL)\n", natsURL)
 	fmt.Fprintf(w, "  Data:     %s   (operator key in operator.key)\n", dataDir)
 	if demo != nil {

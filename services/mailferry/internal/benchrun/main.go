@@ -49,7 +49,42 @@ func main() {
 	events := flag.Int("events", 20000, "events for the bus benchmark")
 	mailboxes := flag.Int("mailboxes", 1000, "mailboxes for the migration benchmark")
 	items := flag.Int("items", 100, "items per mailbox")
+	flag.IntVar(&analyticsCfg.progressRows, "progress-rows", 1_000_000, "progress rows for the chDB ingest benchmark")
+	flag.IntVar(&analyticsCfg.logRows, "log-rows", 10_000_000, "mailbox log rows for the log query benchmark")
+	flag.IntVar(&analyticsCfg.logQueries, "log-queries", 200, "log queries timed")
+	only := flag.String("only", "", "run only this part: analytics, google, console, ews, migration (with the telemetry service's memory) or export (and write to -out)")
 	flag.Parse()
+	if handled, err := runOnly(*only, *out, *binary, *mailboxes, *items); handled {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *only == "analytics" || *only == "google" || *only == "console" || *only == "ews" {
+		var b strings.Builder
+		fmt.Fprintf(&b, "# Benchmarks (%s only)\n\n", *only)
+		part := func() error { return benchAnalytics(context.Background(), &b) }
+		if *only == "google" {
+			part = func() error { return benchGoogleAll(context.Background(), &b, *binary) }
+		}
+		if *only == "console" {
+			part = func() error { return benchConsole(context.Background(), *binary, &b) }
+		}
+		if *only == "ews" {
+			part = func() error { return benchEWSAll(context.Background(), &b, *binary) }
+		}
+		if err := part(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		fmt.Fprint(os.Stderr, b.String())
+		if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*out, *binary, *events, *mailboxes, *items); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -83,6 +118,14 @@ func run(out, binary string, nEvents, nMailboxes, nItems int) error {
 	fmt.Fprintf(&b, "| full run, request to completed | %s |\n", m.run.Round(time.Millisecond))
 	fmt.Fprintf(&b, "| items per second | %.0f |\n", float64(m.items)/m.run.Seconds())
 	fmt.Fprintf(&b, "| peak RSS of the platform process | %.0f MB |\n", float64(m.peakRSS)/1e6)
+	fmt.Fprintln(&b)
+	analyticsCfg.telemetryPeak, analyticsCfg.telemetryFinal, analyticsCfg.telemetryMailbx = m.telemetryPeak, m.telemetryFinal, nMailboxes
+	if err := benchAnalytics(ctx, &b); err != nil {
+		return err
+	}
+	if err := benchExportSection(ctx, &b); err != nil {
+		return err
+	}
 	fmt.Fprintln(os.Stderr, "bench: Microsoft 365, one mailbox at Graph's rates ...")
 	// Graph's rates (10,000 requests per 10 minutes, 150 MB per 5 minutes)
 	// over shorter windows, so the run spans several of them in two minutes.
@@ -97,6 +140,16 @@ func run(out, binary string, nEvents, nMailboxes, nItems int) error {
 		return err
 	}
 	writeM365(&b, single, many)
+	if err := benchGoogleAll(ctx, &b, binary); err != nil {
+		return err
+	}
+	if err := benchEWSAll(ctx, &b, binary); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "bench: the console's mapping table of 10,000 mailboxes in Chromium ...")
+	if err := benchConsole(ctx, binary, &b); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
@@ -170,6 +223,9 @@ type migration struct {
 	bytes          int64
 	discovery, run time.Duration
 	peakRSS        int64
+	// telemetryPeak and telemetryFinal are the resident memory of a
+	// telemetry process of its own following the run.
+	telemetryPeak, telemetryFinal int64
 }
 
 func benchMigration(ctx context.Context, binary string, nMailboxes, nItems int) (migration, error) {
@@ -195,8 +251,13 @@ func benchMigration(ctx context.Context, binary string, nMailboxes, nItems int) 
 		return m, err
 	}
 	defer p.stop()
+	watch, err := watchTelemetry(binary, filepath.Join(os.TempDir(), "mailferry-bench-up.log"))
+	if err != nil {
+		return m, err
+	}
 	m.discovery, m.run, err = p.migrate(ctx, nMailboxes, "memory", "memory", creds(src), creds(dst), true)
 	m.peakRSS = peakRSS(p.cmd.Process.Pid)
+	m.telemetryPeak, m.telemetryFinal = watch.finish()
 	return m, err
 }
 
@@ -207,7 +268,8 @@ type platformProc struct {
 	opKey string
 }
 
-func startPlatform(binary string) (*platformProc, error) {
+// startPlatform starts `mailferry up` with env added to its environment.
+func startPlatform(binary string, env ...string) (*platformProc, error) {
 	dir, err := os.MkdirTemp("", "mailferry-bench-up-")
 	if err != nil {
 		return nil, err
@@ -223,6 +285,7 @@ func startPlatform(binary string) (*platformProc, error) {
 	p.cmd.Env = append(os.Environ(), "MAILFERRY_DATA_DIR="+dir, "MAILFERRY_HTTP_ADDR="+addr, "MAILFERRY_DEMO=false",
 		"MAILFERRY_OPERATOR_KEY="+p.opKey, "MAILFERRY_LOG_LEVEL=warn", "OTEL_TRACES_EXPORTER=none",
 		"MAILFERRY_VAULT_KEY="+base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	p.cmd.Env = append(p.cmd.Env, env...)
 	logf, _ := os.Create(filepath.Join(os.TempDir(), "mailferry-bench-up.log"))
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {

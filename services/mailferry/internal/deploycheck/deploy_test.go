@@ -23,6 +23,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"sigs.k8s.io/yaml"
 
+	"github.com/mailferry/mailferry/libs/analytics/chdbenv"
 	"github.com/mailferry/mailferry/services/mailferry/internal/app"
 )
 
@@ -1249,6 +1250,22 @@ func TestDockerfile(t *testing.T) {
 				return in.cmd == "COPY" && strings.Contains(in.args, "--from=") && strings.Contains(in.args, mailferryBinary+" ")
 			}) {
 				t.Errorf("final stage does not COPY --from=<build> %s", mailferryBinary)
+			}
+		}},
+		{"carries libchdb of the pinned version", func(t *testing.T) {
+			// Every process of the binary loads libchdb when it starts.
+			if !slices.ContainsFunc(ins, func(in instruction) bool {
+				return in.cmd == "ARG" && in.args == "CHDB_VERSION="+chdbenv.Version
+			}) {
+				t.Errorf("no ARG CHDB_VERSION=%s (the version libs/analytics/chdbenv pins)", chdbenv.Version)
+			}
+			var lib, env bool
+			for _, in := range final {
+				lib = lib || in.cmd == "COPY" && strings.Contains(in.args, "--from=") && strings.HasSuffix(in.args, " /usr/local/lib/libchdb.so")
+				env = env || in.cmd == "ENV" && strings.Contains(in.args, "CHDB_LIB_PATH=/usr/local/lib/libchdb.so")
+			}
+			if !lib || !env {
+				t.Errorf("final stage: libchdb copied to /usr/local/lib/libchdb.so = %v, CHDB_LIB_PATH set = %v; want both", lib, env)
 			}
 		}},
 		{"runs as non-root", func(t *testing.T) {

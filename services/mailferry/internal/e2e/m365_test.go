@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"sort"
 	"strings"
 	"testing"
@@ -125,6 +127,29 @@ func TestM365ToM365(t *testing.T) {
 	a, op, acct, pid := setupKinds(t, c.api, 20, "m365", "m365",
 		map[string]any{"fields": srcFields, "secrets": srcSecrets},
 		map[string]any{"fields": dstFields, "secrets": dstSecrets})
+	// The guided setup and the verification, as the CLI prints them: the
+	// optional permissions of full fidelity are listed with what they buy,
+	// and verification names those missing without failing.
+	cli := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(binary, args...)
+		cmd.Env = append(os.Environ(), "MAILFERRY_API_URL="+a.c.BaseURL, "MAILFERRY_API_KEY="+a.c.Key)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("mailferry %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	guide := cli("setup", "m365", "--tenant", dstFields["tenantId"])
+	for _, want := range []string{`"optional"`, "MailboxItem.ImportExport.All", "MailboxItem.Export.All", "MailboxItem.ReadWrite.All", "cancellation", `"tenant": "destination"`} {
+		if !strings.Contains(guide, want) {
+			t.Errorf("mailferry setup m365 does not show %s:\n%s", want, guide)
+		}
+	}
+	verified := cli("creds", "verify", pid, "destination")
+	if !strings.Contains(verified, `"ok": true`) || !strings.Contains(verified, `"missingOptional"`) || !strings.Contains(verified, "MailboxItem.ReadWrite.All") {
+		t.Errorf("mailferry creds verify with only the required permissions:\n%s", verified)
+	}
 	user := newGraphUser(t, srcSB)
 	fullMigration(t, a, op, acct, pid, tenants{src: srcC, dst: dstC, edit: func(t *testing.T, mb string) userEdits {
 		return user.editInbox(t, srcC, mb)
