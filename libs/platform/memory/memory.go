@@ -120,6 +120,10 @@ type Faults struct {
 	// and a contact's fourth e-mail address). The memory platform holds
 	// every item whole; this is how the warning path is exercised.
 	WarnOn string
+	// CorruptOn makes ReadItem refuse an item whose content contains it
+	// with errs.CorruptItem, as a platform does that cannot render a
+	// damaged item: the engine lists it as failed and moves on.
+	CorruptOn string
 }
 
 // Tenant is one sandbox tenant. It implements platform.Connector and
@@ -792,6 +796,14 @@ func (t *Tenant) ReadItem(ctx context.Context, mailboxID string, ref platform.It
 		out.Content, out.Received, out.Read, out.Flagged, out.Categories = g.content, g.received, g.read, g.flagged, g.categories
 	} else {
 		out.Content = append([]byte(nil), it.content...)
+	}
+	t.mu.RLock()
+	corrupt := t.faults.CorruptOn
+	t.mu.RUnlock()
+	if corrupt != "" && bytes.Contains(out.Content, []byte(corrupt)) {
+		return platform.Item{}, errs.New(errs.CorruptItem,
+			fmt.Sprintf("item %s cannot be read: its content is damaged (fault injected)", ref.ID),
+			"open the item in the source mailbox; if it is damaged there too, it cannot be moved")
 	}
 	return out, nil
 }

@@ -88,6 +88,16 @@ func TestAnalyticsAcceptance(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Two damaged items in the second mailbox: the source cannot read them.
+	const damaged = "X-Test-Damaged: yes"
+	second := sb.sources[1]
+	inbox2, _ := sb.src.FolderByRole(second.ID, platform.RoleInbox)
+	for i := range 2 {
+		raw := []byte("Subject: damaged " + string(rune('a'+i)) + "\r\n" + damaged + "\r\n\r\nbody\r\n")
+		if _, err := sb.src.AddItem(ctx, second.ID, inbox2.ID, platform.Item{Ref: platform.ItemRef{Kind: platform.Mail}, Content: raw}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	c := startCluster(t, "MAILFERRY_TELEMETRY_STALL_AFTER=2s")
 	a, op, _, pid := setup(t, c.api, sb, 20)
 
@@ -107,7 +117,7 @@ func TestAnalyticsAcceptance(t *testing.T) {
 
 	// Throttling from the start, and slow writes so the run lasts. The
 	// sandbox's Retry-After is in whole seconds, as HTTP's is.
-	sb.src.SetFaults(memory.Faults{ThrottleEvery: 6, RetryAfter: 2 * time.Second})
+	sb.src.SetFaults(memory.Faults{ThrottleEvery: 6, RetryAfter: 2 * time.Second, CorruptOn: damaged})
 	sb.dst.SetFaults(memory.Faults{WriteDelay: 30 * time.Millisecond})
 	a.must("POST", "/api/projects/"+pid+"/runs", map[string]any{"mode": "full"}, &created)
 	runID := created.Run.ID
@@ -133,7 +143,7 @@ func TestAnalyticsAcceptance(t *testing.T) {
 	if throttled.RetryAfterMs != 2000 || !strings.Contains(throttled.HealthReason, "2s") {
 		t.Errorf("throttled mailbox %+v", throttled)
 	}
-	sb.src.SetFaults(memory.Faults{})
+	sb.src.SetFaults(memory.Faults{CorruptOn: damaged})
 	bustest.Eventually(t, time.Minute, "the throttled mailbox to be healthy again", func() bool {
 		for _, m := range progress().Mailboxes {
 			if m.SourceID == throttled.SourceID {
@@ -199,7 +209,7 @@ func TestAnalyticsAcceptance(t *testing.T) {
 
 	// Reconciliation: exactly the items over the limit, and the source's
 	// totals.
-	var wantSkipped []string
+	var wantSkipped, wantFailed []string
 	wantSource := 0
 	for _, mb := range migrated {
 		st, err := sb.src.Stats(ctx, mb.ID)
@@ -213,26 +223,44 @@ func TestAnalyticsAcceptance(t *testing.T) {
 			}
 		}
 	}
+	for _, ref := range allItems(t, sb.src, second.ID) {
+		if ref.Size < 200 {
+			wantFailed = append(wantFailed, ref.ID) // the two damaged ones
+		}
+	}
 	sort.Strings(wantSkipped)
+	sort.Strings(wantFailed)
+	if len(wantFailed) != 2 {
+		t.Fatalf("found %d small items in the second mailbox, want the 2 damaged ones", len(wantFailed))
+	}
 	if skippedLines != countFrom(wantSkipped, allItemsIDs(t, sb.src, first.ID)) {
 		t.Errorf("%d item_skipped lines in the first mailbox's log, want its share of %v", skippedLines, wantSkipped)
 	}
 	var rep reconciliation
 	a.must("GET", "/api/projects/"+pid+"/reconciliation", nil, &rep)
-	var gotSkipped []string
+	var gotSkipped, gotFailed []string
 	for _, it := range rep.Items {
-		gotSkipped = append(gotSkipped, it.ItemID)
-		if it.Outcome != "skipped" || it.Code != "item_too_large" || !strings.Contains(it.Reason, "limit") {
+		switch {
+		case it.Outcome == "skipped" && it.Code == "item_too_large" && strings.Contains(it.Reason, "limit"):
+			gotSkipped = append(gotSkipped, it.ItemID)
+		case it.Outcome == "failed" && it.Code == "item_corrupt" && strings.Contains(it.Reason, "damaged"):
+			gotFailed = append(gotFailed, it.ItemID)
+		default:
 			t.Errorf("listed item %+v", it)
 		}
 	}
 	sort.Strings(gotSkipped)
+	sort.Strings(gotFailed)
 	if !slices.Equal(gotSkipped, wantSkipped) || len(wantSkipped) < 2 {
-		t.Errorf("listed %v, want %v", gotSkipped, wantSkipped)
+		t.Errorf("listed as skipped %v, want %v", gotSkipped, wantSkipped)
 	}
-	if rep.Totals.Source != wantSource || rep.Totals.Destination != wantSource-len(wantSkipped) || rep.Totals.Skipped != len(wantSkipped) ||
-		rep.Totals.Failed != 0 || len(rep.Mailboxes) != len(migrated) {
-		t.Errorf("totals %+v for %d source items, %d skipped", rep.Totals, wantSource, len(wantSkipped))
+	if !slices.Equal(gotFailed, wantFailed) {
+		t.Errorf("listed as failed %v, want exactly the damaged %v", gotFailed, wantFailed)
+	}
+	notMoved := len(wantSkipped) + len(wantFailed)
+	if rep.Totals.Source != wantSource || rep.Totals.Destination != wantSource-notMoved || rep.Totals.Skipped != len(wantSkipped) ||
+		rep.Totals.Failed != len(wantFailed) || len(rep.Mailboxes) != len(migrated) {
+		t.Errorf("totals %+v for %d source items, %d skipped, %d failed", rep.Totals, wantSource, len(wantSkipped), len(wantFailed))
 	}
 
 	// The CLI: the log, the report as CSV, and SQL with the operator key.
@@ -250,7 +278,7 @@ func TestAnalyticsAcceptance(t *testing.T) {
 		t.Errorf("mailferry log:\n%s", out)
 	}
 	csv := cli(a.c.Key, "report", pid, "--format", "csv")
-	if n := strings.Count(csv, "\nitem,"); n != len(wantSkipped) || !strings.HasPrefix(csv, "record,mailbox,source_id,folder") {
+	if n := strings.Count(csv, "\nitem,"); n != notMoved || !strings.HasPrefix(csv, "record,mailbox,source_id,folder") {
 		t.Errorf("mailferry report --format csv (%d item rows):\n%s", n, csv)
 	}
 	if out := cli(op.c.Key, "sql", "SELECT outcome, count() AS n FROM item_ledger FINAL GROUP BY outcome ORDER BY outcome"); !strings.Contains(out, "skipped") || !strings.Contains(out, "chdb") {
