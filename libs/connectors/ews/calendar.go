@@ -153,7 +153,9 @@ func (c *Connector) occurrences(ctx context.Context, mb string, list []soap.Occu
 	shape := eventShape
 	shape.AdditionalProperties = &soap.Paths{FieldURI: eventShape.AdditionalProperties.FieldURI}
 	var resp soap.GetItemResponse
-	if err := c.call(ctx, mb, &soap.GetItem{ItemShape: shape, ItemIDs: *soap.ItemList(ids...)}, &resp); err != nil {
+	// The second read of a series: patient, like the later steps of a
+	// listing (readFolders).
+	if err := c.patient(ctx, mb, &soap.GetItem{ItemShape: shape, ItemIDs: *soap.ItemList(ids...)}, &resp); err != nil {
 		return nil, err
 	}
 	if err := soap.Check("GetItem", resp.ResponseMessages.Messages); err != nil {

@@ -210,7 +210,9 @@ func (c *Connector) largest(ctx context.Context, mb string, folderIDs []string) 
 		req.ParentFolderIDs.FolderID = append(req.ParentFolderIDs.FolderID, soap.FolderID{ID: id})
 	}
 	var resp soap.FindItemResponse
-	if err := c.call(ctx, mb, req, &resp); err != nil {
+	// A later step of Stats, after the listing: patient like the
+	// listing's own (readFolders).
+	if err := c.patient(ctx, mb, req, &resp); err != nil {
 		return 0, err
 	}
 	var most int64

@@ -23,6 +23,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -91,6 +92,10 @@ type Config struct {
 	Connections int
 	// Timeout bounds one request (default 5 minutes).
 	Timeout time.Duration
+	// DialContext, when set, opens the TCP connections to Exchange
+	// instead of the standard dialer: for a server reached through a
+	// tunnel, or in tests one in another network namespace.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Connector is an open Exchange organisation.
@@ -150,6 +155,9 @@ func Open(cfg Config) (*Connector, error) {
 		cfg.Mailboxes[i] = strings.ToLower(strings.TrimSpace(m))
 	}
 	tr := transport(cfg.CertFingerprint, cfg.RootCAs)
+	if cfg.DialContext != nil {
+		tr.DialContext = cfg.DialContext
+	}
 	c := &Connector{
 		cfg:   cfg,
 		gates: pacing.NewGatesFrom(cfg.MaxConcurrentPerMailbox, cfg.StartConcurrentPerMailbox),
@@ -243,9 +251,12 @@ func (c *Connector) call(ctx context.Context, mailbox string, req, resp any) err
 	return nil
 }
 
-// patient is call for the later steps of a write that has begun (the
-// exceptions of a series, its markers): it waits out ErrorServerBusy a
-// few times, since giving up there costs the whole item.
+// patient is call for the later steps of an operation that has begun
+// (the exceptions of a series and its markers, the rest of a folder
+// listing): it waits out ErrorServerBusy a few times, since giving up
+// there costs what was done, and under a spent budget, which recharges
+// about one request at a time, an operation begun again on every refusal
+// would never finish.
 func (c *Connector) patient(ctx context.Context, mailbox string, req, resp any) error {
 	return c.retryThrottled(ctx, func() error { return c.call(ctx, mailbox, req, resp) })
 }

@@ -124,8 +124,12 @@ func (c *Connector) readFolders(ctx context.Context, mb string) (*folderCache, e
 		}
 		names[m.Folders.Folders[0].FolderID.ID] = distinguished[i]
 	}
+	// The later steps wait out ErrorServerBusy themselves: a mailbox
+	// whose budget is spent recharges about one request at a time, and a
+	// listing begun again from its first step on every refusal would
+	// never finish.
 	var ar soap.GetFolderResponse
-	if err := c.call(ctx, mb, &soap.GetFolder{FolderShape: soap.FolderShape{BaseShape: soap.ShapeIDOnly},
+	if err := c.patient(ctx, mb, &soap.GetFolder{FolderShape: soap.FolderShape{BaseShape: soap.ShapeIDOnly},
 		FolderIDs: *soap.FolderList("archive")}, &ar); err != nil {
 		// Only an answer about the request itself means "no Archive
 		// folder here"; throttling and outages are not answers.
@@ -144,7 +148,7 @@ func (c *Connector) readFolders(ctx context.Context, mb string) (*folderCache, e
 	var all []soap.Folder
 	for offset := 0; ; {
 		var fr soap.FindFolderResponse
-		if err := c.call(ctx, mb, &soap.FindFolder{Traversal: "Deep",
+		if err := c.patient(ctx, mb, &soap.FindFolder{Traversal: "Deep",
 			FolderShape: soap.FolderShape{BaseShape: soap.ShapeAllProperties,
 				AdditionalProperties: &soap.Paths{ExtendedFieldURI: []soap.ExtendedFieldURI{propFolderSize, propHidden}}},
 			IndexedPageFolderView: &soap.IndexedPageView{MaxEntriesReturned: 1000, Offset: offset, BasePoint: "Beginning"},

@@ -212,7 +212,10 @@ func (c *Connector) tooLarge(item platform.Item) error {
 // failure is reported, so the caller's retry never stores it twice.
 func (c *Connector) create(ctx context.Context, mb, folderID, marker, version string, req *soap.CreateItem, w what) (string, error) {
 	var resp soap.CreateItemResponse
-	err := c.call(ctx, mb, req, &resp)
+	// Patient: a write refused with ErrorServerBusy stored nothing, and
+	// waiting here spares the marker searches a retry of the whole item
+	// repeats (under a spent budget, more than half the requests).
+	err := c.patient(ctx, mb, req, &resp)
 	if err != nil {
 		if lostAnswer(err) && ctx.Err() == nil {
 			if marker != "" {

@@ -265,8 +265,8 @@ func writeEWS(b *strings.Builder, burst, write, read, many ewsRun) {
 	perSec := func(r ewsRun) float64 { return float64(r.messages) / r.run.Seconds() }
 	kb := func(r ewsRun) float64 { return float64(r.bytes) / 1e3 / float64(max(r.messages, 1)) }
 	fmt.Fprintf(b, "\n## Exchange to Exchange over the EWS sandbox (`mailferry up`, NTLM over HTTPS)\n\n")
-	fmt.Fprintf(b, "Exchange's default throttling policy on the measured mailbox (the sandbox's `RealLimits`: 27 requests in flight; a budget of %s of server time recharging %s an hour, a request charged %s: a burst of %.0f requests, then %.0f requests/s). Messages of the realistic profile, mail only; the other side unthrottled.\n\n",
-		l.Burst, l.RechargePerHour, l.RequestCost, burstRequests, rate)
+	fmt.Fprintf(b, "Exchange's default throttling policy on the measured mailbox (the sandbox's `RealLimits`: %d requests in flight; a budget of %.0f s of server time recharging %.0f s an hour, a request charged %d ms: a burst of %.0f requests, then %.0f requests/s). Messages of the realistic profile, mail only; the other side unthrottled.\n\n",
+		l.MaxConcurrency, l.Burst.Seconds(), l.RechargePerHour.Seconds(), l.RequestCost.Milliseconds(), burstRequests, rate)
 	fmt.Fprintf(b, "| measure | value |\n|---|---|\n")
 	fmt.Fprintf(b, "| into one mailbox with a fresh budget, %d messages (%.1f MB, %.0f KB on average) | %.1f items/s (%s); %d requests charged to the mailbox (%.1f per item): %.0f%% of the burst; %d refused |\n",
 		burst.messages, float64(burst.bytes)/1e6, kb(burst), perSec(burst), burst.run.Round(time.Millisecond), burst.requests,
