@@ -3,6 +3,7 @@ package project
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -75,7 +76,14 @@ func (s *Service) mailboxLog(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	req, err := logRequest(r, p.ID, chi.URLParam(r, "mailbox"))
+	// A client that escapes the address's "@" as %40 means the same
+	// mailbox.
+	mailbox, err := url.PathUnescape(chi.URLParam(r, "mailbox"))
+	if err != nil {
+		writeErr(w, errs.Field("mailbox", "not a valid path segment: "+err.Error()))
+		return
+	}
+	req, err := logRequest(r, p.ID, mailbox)
 	if err != nil {
 		writeErr(w, err)
 		return

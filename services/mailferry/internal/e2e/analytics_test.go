@@ -298,7 +298,8 @@ func TestAnalyticsAcceptance(t *testing.T) {
 		for _, path := range []string{
 			"/api/projects/" + pid + "/log?limit=1000",
 			"/api/projects/" + pid + "/reconciliation",
-			"/api/projects/" + pid + "/mailboxes/" + first.PrimaryAddress + "/log?level=warning",
+			// The "@" escaped, as many HTTP clients send it.
+			"/api/projects/" + pid + "/mailboxes/" + strings.ReplaceAll(first.PrimaryAddress, "@", "%40") + "/log?level=warning",
 		} {
 			var raw json.RawMessage
 			a.must("GET", path, nil, &raw)
