@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/mailferry/mailferry/libs/ews/soap"
+	"github.com/mailferry/mailferry/libs/sandbox/sandboxtls"
 )
 
 // Limits are the EWS throttling policy. A zero field disables that limit.
@@ -147,6 +148,7 @@ type Sandbox struct {
 	domain    string
 	nbDomain  string
 	host      string
+	ca        *sandboxtls.CA
 	caCert    *x509.Certificate
 	caKey     *rsa.PrivateKey
 	caPEM     []byte

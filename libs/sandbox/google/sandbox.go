@@ -29,6 +29,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mailferry/mailferry/libs/sandbox/sandboxtls"
 )
 
 // Scopes a Workspace administrator grants mailferry's client id under
@@ -139,6 +141,7 @@ type Sandbox struct {
 	domain     string
 	customerID string
 
+	ca     *sandboxtls.CA
 	caCert *x509.Certificate
 	caKey  *rsa.PrivateKey
 	caPEM  []byte

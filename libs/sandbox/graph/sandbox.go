@@ -27,6 +27,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mailferry/mailferry/libs/sandbox/sandboxtls"
 )
 
 // RequiredRoles are the application permissions mailferry asks an admin to
@@ -88,6 +90,7 @@ type Sandbox struct {
 	secret   string
 	domain   string
 
+	ca      *sandboxtls.CA
 	caCert  *x509.Certificate
 	caKey   *rsa.PrivateKey
 	caPEM   []byte

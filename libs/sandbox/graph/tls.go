@@ -2,88 +2,31 @@ package graph
 
 import (
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha1" //nolint:gosec // x5t thumbprints are SHA-1 by definition (RFC 7517)
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
-	"net"
-	"time"
+
+	"github.com/mailferry/mailferry/libs/sandbox/sandboxtls"
 )
 
-// makeCA creates the sandbox's own CA, so that clients trust exactly this
-// sandbox and nothing is added to any system store.
+// makeCA creates the sandbox's own CA (sandboxtls), so that clients trust
+// exactly this sandbox and nothing is added to any system store.
 func (s *Sandbox) makeCA() error {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	ca, err := sandboxtls.NewCA("mailferry Graph sandbox CA")
 	if err != nil {
-		return fmt.Errorf("graph sandbox: CA key: %w", err)
+		return err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "mailferry Graph sandbox CA", Organization: []string{"mailferry sandbox"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().AddDate(5, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return fmt.Errorf("graph sandbox: CA certificate: %w", err)
-	}
-	s.caCert, err = x509.ParseCertificate(der)
-	if err != nil {
-		return fmt.Errorf("graph sandbox: CA certificate: %w", err)
-	}
-	s.caKey = key
-	s.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	s.ca, s.caCert, s.caKey, s.caPEM = ca, ca.Cert, ca.Key, ca.PEM
 	return nil
 }
 
 func (s *Sandbox) makeLeaf(host string) (*tls.Config, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, fmt.Errorf("graph sandbox: TLS key: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().AddDate(1, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		DNSNames:     []string{"localhost"},
-	}
-	if host != "" && host != "0.0.0.0" && host != "::" && host != "127.0.0.1" && host != "localhost" {
-		if ip := net.ParseIP(host); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, host)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, s.caCert, &key.PublicKey, s.caKey)
-	if err != nil {
-		return nil, fmt.Errorf("graph sandbox: TLS certificate: %w", err)
-	}
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der, s.caCert.Raw}, PrivateKey: key}},
-	}, nil
-}
-
-func serial() *big.Int {
-	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	return n
+	return s.ca.ServerConfig(host)
 }
 
 func sha256Sum(b []byte) []byte { h := sha256.Sum256(b); return h[:] }
