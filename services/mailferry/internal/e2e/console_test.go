@@ -326,16 +326,17 @@ func TestConsoleWizard(t *testing.T) {
 	if v := eval[string](b, `document.querySelector('`+src+` [name=token]').value`); v != "" {
 		b.fail("the token field was not cleared after a refused submit")
 	}
+	// One side at a time: a saved side redraws the page, which would
+	// clear what was being typed into the other side's form.
 	for _, side := range []struct {
-		form, tenant, token string
-	}{{src, "src", sb.src.Token()}, {dst, "dst", sb.dst.Token()}} {
+		name, form, tenant, token string
+	}{{"source", src, "src", sb.src.Token()}, {"destination", dst, "dst", sb.dst.Token()}} {
 		b.do(chromedp.SetValue(chromedp.CSS(side.form+` [name=endpoint]`), sb.url),
 			chromedp.SetValue(chromedp.CSS(side.form+` [name=tenant]`), side.tenant),
 			chromedp.SendKeys(chromedp.CSS(side.form+` [name=token]`), side.token),
 			chromedp.Click(chromedp.CSS(side.form+` button[type=submit]`)))
+		b.waitText(`section[data-side=`+side.name+`]`, "Credentials set", 20*time.Second)
 	}
-	b.waitText(`section[data-side=source]`, "Credentials set", 20*time.Second)
-	b.waitText(`section[data-side=destination]`, "Credentials set", 20*time.Second)
 	b.do(chromedp.Click(chromedp.CSS(`[data-testid=source-verify-btn]`)))
 	b.waitText(`[data-testid=source-verify]`, "Verified", 30*time.Second)
 	b.do(chromedp.Click(chromedp.CSS(`[data-testid=destination-verify-btn]`)))
