@@ -18,7 +18,6 @@
 package ews
 
 import (
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -149,9 +148,6 @@ type Sandbox struct {
 	nbDomain  string
 	host      string
 	ca        *sandboxtls.CA
-	caCert    *x509.Certificate
-	caKey     *rsa.PrivateKey
-	caPEM     []byte
 	srv       *http.Server
 	ln        net.Listener
 	baseURL   string
@@ -261,18 +257,14 @@ func (s *Sandbox) Close() {
 func (s *Sandbox) URL() string { return s.baseURL + "/EWS/Exchange.asmx" }
 
 // CAPEM is the certificate of the sandbox's own CA.
-func (s *Sandbox) CAPEM() []byte { return slices.Clone(s.caPEM) }
+func (s *Sandbox) CAPEM() []byte { return slices.Clone(s.ca.PEM) }
 
 // CertPool trusts the sandbox's CA.
-func (s *Sandbox) CertPool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(s.caCert)
-	return p
-}
+func (s *Sandbox) CertPool() *x509.CertPool { return s.ca.Pool() }
 
 // WriteCA writes the CA certificate as PEM to path.
 func (s *Sandbox) WriteCA(path string) error {
-	if err := os.WriteFile(path, s.caPEM, 0o644); err != nil {
+	if err := os.WriteFile(path, s.ca.PEM, 0o644); err != nil {
 		return fmt.Errorf("ews sandbox: write CA: %w", err)
 	}
 	return nil

@@ -18,7 +18,6 @@ package google
 
 import (
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"fmt"
 	"net"
@@ -141,10 +140,7 @@ type Sandbox struct {
 	domain     string
 	customerID string
 
-	ca     *sandboxtls.CA
-	caCert *x509.Certificate
-	caKey  *rsa.PrivateKey
-	caPEM  []byte
+	ca *sandboxtls.CA
 
 	srv     *http.Server
 	ln      net.Listener
@@ -260,18 +256,14 @@ func (s *Sandbox) CalendarEndpoint() string { return s.baseURL + "/calendar/v3/"
 func (s *Sandbox) TokenURL() string { return s.baseURL + "/token" }
 
 // CAPEM is the certificate of the sandbox's own CA.
-func (s *Sandbox) CAPEM() []byte { return slices.Clone(s.caPEM) }
+func (s *Sandbox) CAPEM() []byte { return slices.Clone(s.ca.PEM) }
 
 // CertPool trusts the sandbox's CA.
-func (s *Sandbox) CertPool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(s.caCert)
-	return p
-}
+func (s *Sandbox) CertPool() *x509.CertPool { return s.ca.Pool() }
 
 // WriteCA writes the CA certificate as PEM to path.
 func (s *Sandbox) WriteCA(path string) error {
-	if err := os.WriteFile(path, s.caPEM, 0o644); err != nil {
+	if err := os.WriteFile(path, s.ca.PEM, 0o644); err != nil {
 		return fmt.Errorf("google sandbox: write CA: %w", err)
 	}
 	return nil

@@ -91,9 +91,6 @@ type Sandbox struct {
 	domain   string
 
 	ca      *sandboxtls.CA
-	caCert  *x509.Certificate
-	caKey   *rsa.PrivateKey
-	caPEM   []byte
 	signKey *rsa.PrivateKey
 	kid     string
 
@@ -222,18 +219,14 @@ func (s *Sandbox) BaseURL() string { return s.baseURL }
 func (s *Sandbox) AuthorityURL() string { return s.baseURL + "/" }
 
 // CAPEM is the certificate of the sandbox's own CA.
-func (s *Sandbox) CAPEM() []byte { return slices.Clone(s.caPEM) }
+func (s *Sandbox) CAPEM() []byte { return slices.Clone(s.ca.PEM) }
 
 // CertPool trusts the sandbox's CA.
-func (s *Sandbox) CertPool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(s.caCert)
-	return p
-}
+func (s *Sandbox) CertPool() *x509.CertPool { return s.ca.Pool() }
 
 // WriteCA writes the CA certificate as PEM to path.
 func (s *Sandbox) WriteCA(path string) error {
-	if err := os.WriteFile(path, s.caPEM, 0o644); err != nil {
+	if err := os.WriteFile(path, s.ca.PEM, 0o644); err != nil {
 		return fmt.Errorf("graph sandbox: write CA: %w", err)
 	}
 	return nil

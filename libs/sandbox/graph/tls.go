@@ -21,7 +21,7 @@ func (s *Sandbox) makeCA() error {
 	if err != nil {
 		return err
 	}
-	s.ca, s.caCert, s.caKey, s.caPEM = ca, ca.Cert, ca.Key, ca.PEM
+	s.ca = ca
 	return nil
 }
 
